@@ -1,0 +1,186 @@
+"""The `kura` command line. Every command goes through app/service.py, like the UI does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from app import offline  # noqa: F401
+from app.settings import KuraSettings
+from app.users import local_operator, parse_groups
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="kura: ask your documents, on your own machine.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _service():
+    from app.service import KuraService
+
+    return KuraService(KuraSettings())
+
+
+@app.command()
+def setup(
+    spacy_wheel: Annotated[Path | None, typer.Option(help="official en_core_web_sm-3.8.0 wheel to install")] = None,
+) -> None:
+    """Prepare offline data once: the NLP pipeline unstructured needs, model checks."""
+    from ingest.nlp_offline import install_for_unstructured, install_official_wheel
+    from models.registry import packaged_embedder_path, packaged_llm_path
+
+    if spacy_wheel:
+        install_official_wheel(spacy_wheel)
+    console.print(f"sentence splitting for unstructured: {install_for_unstructured()}")
+    console.print(f"LLM: {packaged_llm_path()}")
+    console.print(f"embedder: {packaged_embedder_path()}")
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="folder or file to ingest (again: only changes are processed)")],
+    groups: Annotated[str, typer.Option(help="comma-separated ACL groups that may read these documents")] = "",
+    report_json: Annotated[Path | None, typer.Option(help="also write the ingestion report as JSON here")] = None,
+) -> None:
+    """Ingest a folder: parse, chunk, embed and index every supported file."""
+    if not path.exists():
+        err.print(f"[red]{path} does not exist[/red]")
+        raise typer.Exit(2)
+    service = _service()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[chunks]} chunks"),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("loading models", total=None, chunks=0, rate="")
+            def on_progress(event) -> None:
+                progress.update(task, total=event.files_total, completed=event.files_done, chunks=event.chunks,
+                                rate=f"{event.rate_files_per_s:.1f} files/s", description=Path(event.current).name[:40])
+            report = service.ingest(local_operator(), path, parse_groups(groups), on_progress)
+    finally:
+        service.close()
+    table = Table(title=f"ingestion report: {report.root}")
+    for column in ("status", "files"):
+        table.add_column(column)
+    for status in ("ingested", "linked", "unchanged", "removed", "failed"):
+        table.add_row(status, str(report.count(status)))
+    console.print(table)
+    console.print(f"{report.chunks} chunks in {report.seconds:.1f} s")
+    for failure in report.failures:
+        console.print(f"[yellow]FAILED[/yellow] {failure.path}: {failure.reason}\n    → {failure.hint}")
+    if report_json:
+        report_json.write_text(json.dumps([r.__dict__ for r in report.results], ensure_ascii=False, indent=1))
+    if report.nothing_ingested:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument()],
+    limit: Annotated[int, typer.Option(help="how many passages")] = 8,
+) -> None:
+    """List the passages that best match QUERY (no LLM)."""
+    service = _service()
+    try:
+        passages = service.search(local_operator(), query, limit, as_admin=True)
+    finally:
+        service.close()
+    if not passages:
+        console.print("no matching passages")
+    for rank, p in enumerate(passages, start=1):
+        console.print(f"[bold]{rank}.[/bold] {p.location}  [dim]score {p.score:.3f}[/dim]")
+        console.print(f"   {p.text[:300]}")
+
+
+@app.command()
+def ask(question: Annotated[str, typer.Argument()]) -> None:
+    """Answer QUESTION from the documents, streaming, then list the citations as `path p.N`."""
+    service = _service()
+    try:
+        answer = service.ask(local_operator(), question, as_admin=True)
+        for token in answer.tokens():
+            console.print(token, end="", soft_wrap=True, highlight=False, markup=False)
+        console.print()
+        if answer.context:
+            console.print("\n[bold]Citations[/bold]")
+            for c in answer.citations():
+                console.print(f"[{c.number}] {c.passage.location}", markup=False)
+            if answer.first_token_s is not None and answer.total_s:
+                console.print(f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s[/dim]")
+    finally:
+        service.close()
+
+
+@app.command()
+def docs() -> None:
+    """List ingested documents."""
+    service = _service()
+    try:
+        records = service.documents(local_operator())
+        table = Table()
+        for column in ("doc id", "title", "type", "pages", "chunks", "paths"):
+            table.add_column(column)
+        for d in records:
+            paths = [f.path for f in service.manifest.files_of(d.doc_id)]
+            table.add_row(d.doc_id[:12], d.title, d.file_type, str(d.page_count), str(d.chunk_count), "\n".join(paths))
+        console.print(table)
+    finally:
+        service.close()
+
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exit 1 and name the entries if it was altered."""
+    from app.audit import AuditLog
+
+    log = AuditLog(KuraSettings().audit_path)
+    problems = log.verify()
+    if not problems:
+        console.print(f"audit log intact: {sum(1 for _ in log.entries())} entries")
+        return
+    for problem in problems:
+        console.print(f"[red]entry {problem.entry}[/red]: {problem.message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="port for the UI")] = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+) -> None:
+    """Start the browser UI."""
+    settings = KuraSettings()
+    port = port or settings.ui_port
+    host = host or settings.ui_host
+    page = Path(__file__).parent / "ui" / "Home.py"
+    console.print(f"kura UI on [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port), "--server.address", host,
+           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    started = time.monotonic()
+    try:
+        raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+    except KeyboardInterrupt:
+        console.print(f"stopped after {time.monotonic() - started:.0f} s")
+
+
+def main() -> None:
+    from app.logs import configure_logging
+
+    configure_logging()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""kura's one typed settings object.
+
+Values come, highest priority first, from: keyword arguments, `KURA_*` environment variables,
+the YAML file named by `KURA_CONFIG` (see `kura.example.yaml`), then the defaults below.
+Everything kura writes lives under `data_dir`, so a backup is a copy of that one folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "kura"
+
+
+class KuraSettings(BaseSettings):
+    """Every knob kura reads. Environment: `KURA_<FIELD>` (e.g. `KURA_DATA_DIR`)."""
+
+    model_config = SettingsConfigDict(env_prefix="KURA_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    # Vector store: embedded qdrant-edge under data_dir unless a Qdrant server URL is given.
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    collection: str = "kura_chunks"
+
+    # Models: empty means "the packaged default" (see models/registry.py).
+    embedder_path: Path | None = None
+    embedder_backend: str = "auto"  # auto | onnx | torch
+    llm_path: Path | None = None
+    llm_url: str | None = None  # an OpenAI-compatible server instead of in-process llama.cpp
+    llm_context_tokens: int = 4096
+    llm_max_answer_tokens: int = 384
+    llm_timeout_s: float = 120.0
+    llm_threads: int | None = None  # None: chosen from the core count (models/llm.py)
+    llm_gpu_layers: int = -1  # -1: everything, when the build and the machine have a GPU
+    reranker_path: Path | None = None
+
+    # Ingestion and chunking.
+    chunk_tokens: int = 256
+    chunk_overlap_tokens: int = 32
+    max_file_mb: float = 200.0
+    ocr_languages: str = "eng+jpn"
+
+    # Retrieval.
+    search_top_k: int = 8
+    context_passages: int = 5
+    min_relevance: float = 0.0  # 0 disables the relevance floor
+
+    # UI.
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 8501
+    ui_language: str = "en"  # en | ja
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    @field_validator("ui_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("en", "ja"):
+            raise ValueError(f"ui_language must be 'en' or 'ja', not {value!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("KURA_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(
+                    f"KURA_CONFIG points to {config_file}, which does not exist; "
+                    "copy kura.example.yaml there or unset KURA_CONFIG"
+                )
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    # Paths inside the data directory. One place decides the layout.
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.sqlite3"
+
+    @property
+    def users_path(self) -> Path:
+        return self.data_dir / "users.sqlite3"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.data_dir / "audit.jsonl"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Models kura derives locally (e.g. the ONNX export of the packaged embedder)."""
+        return self.data_dir / "models"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.store_dir, self.logs_dir, self.model_cache_dir):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Ingestion: files to chunks with metadata (parse, OCR, chunk), the manifest, folder sync."""

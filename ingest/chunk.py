@@ -1,0 +1,172 @@
+"""Cut parsed blocks into token-bounded chunks that respect sections, sentences and languages.
+
+- A chunk never crosses a heading: the heading path travels with it in `heading_path`.
+- Text is cut at sentence ends (。！？ for Japanese, . ! ? for English); a sentence longer
+  than the budget is cut hard as a last resort.
+- A CJK character counts as one token, a Latin word as ~1.3 (wordpieces), so Japanese and
+  English chunks hold a similar amount of meaning.
+- Tables are cut between rows, never inside one; continuation chunks repeat the header row.
+- Consecutive chunks of a section overlap by up to `overlap_tokens` of whole sentences.
+
+Usage:
+    pieces = chunk_blocks(parsed.blocks, max_tokens=200, overlap_tokens=30)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ingest.parse import Block
+
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u3000-\u303f\uff01-\uff60"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_LATIN_WORD = re.compile(rf"[^\s{_CJK}]+")
+# A sentence ends after 。！？ (with any closing bracket), or after . ! ? followed by space.
+_SENTENCE_END = re.compile(rf"(?<=[。！？!?][」』）)])|(?<=[。！？])(?![」』）)])|(?<=[.!?])\s+(?=\S)")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: CJK characters count 1, Latin words ~1.3."""
+    cjk = len(_CJK_CHAR.findall(text))
+    words = len(_LATIN_WORD.findall(text))
+    return cjk + math.ceil(words * 1.3)
+
+
+def is_cjk(char: str) -> bool:
+    return bool(_CJK_CHAR.match(char))
+
+
+def join_text(left: str, right: str, sep: str = " ") -> str:
+    """Join two pieces without putting a space between CJK characters."""
+    if not left:
+        return right
+    if not right:
+        return left
+    if sep == " " and (is_cjk(left[-1]) or is_cjk(right[0])):
+        return left + right
+    return left + sep + right
+
+
+def split_sentences(text: str) -> list[str]:
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text.strip())
+    # A line break inside Japanese text is layout, not meaning; inside English it is a space.
+    text = re.sub(rf"(?<=[{_CJK}])\n(?=[{_CJK}])", "", text)
+    text = text.replace("\n", " ")
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+@dataclass(frozen=True)
+class ChunkPiece:
+    """The text of one chunk and where it sits; ids and ACLs are added by the pipeline."""
+
+    text: str
+    heading_path: tuple[str, ...]
+    page: int | None
+    page_end: int | None
+    kind: str = "text"
+
+    def embedding_text(self) -> str:
+        """What the embedder and the sparse encoder see: the section title helps both."""
+        heading = " > ".join(self.heading_path)
+        return f"{heading}\n{self.text}" if heading else self.text
+
+
+@dataclass
+class _Unit:
+    text: str
+    page: int | None
+    tokens: int
+
+
+def _hard_split(sentence: str, max_tokens: int) -> list[str]:
+    """Cut an over-long sentence into pieces under the budget (by words, or by characters)."""
+    if estimate_tokens(sentence) <= max_tokens:
+        return [sentence]
+    pieces: list[str] = []
+    current = ""
+    for token in re.findall(rf"[{_CJK}]|[^\s{_CJK}]+\s*|\s+", sentence):
+        candidate = current + token
+        if current and estimate_tokens(candidate) > max_tokens:
+            pieces.append(current.strip())
+            current = token
+        else:
+            current = candidate
+    if current.strip():
+        pieces.append(current.strip())
+    return pieces
+
+
+def chunk_blocks(blocks: list[Block], max_tokens: int = 200, overlap_tokens: int = 30) -> list[ChunkPiece]:
+    if max_tokens < 16:
+        raise ValueError(f"max_tokens must be at least 16, not {max_tokens}")
+    if not 0 <= overlap_tokens < max_tokens // 2:
+        raise ValueError(f"overlap_tokens must be in [0, {max_tokens // 2}), not {overlap_tokens}")
+
+    pieces: list[ChunkPiece] = []
+    headings: list[tuple[int, str]] = []  # (level, title) of the current section
+    section: list[_Unit] = []
+
+    def flush() -> None:
+        if section:
+            pieces.extend(_pack(section, tuple(t for _, t in headings), max_tokens, overlap_tokens))
+            section.clear()
+
+    for block in blocks:
+        if block.kind == "title" and estimate_tokens(block.text) <= 48:
+            flush()
+            headings[:] = [(lvl, t) for lvl, t in headings if lvl < block.heading_level]
+            headings.append((block.heading_level, block.text))
+            continue
+        if block.kind == "table":
+            flush()
+            pieces.extend(_pack_table(block, tuple(t for _, t in headings), max_tokens))
+            continue
+        for sentence in split_sentences(block.text):
+            for part in _hard_split(sentence, max_tokens):
+                section.append(_Unit(part, block.page, estimate_tokens(part)))
+    flush()
+    if not pieces and headings:  # a document of headings only still deserves to be found
+        pieces.append(ChunkPiece(" ".join(t for _, t in headings), (), blocks[0].page, blocks[0].page))
+    return pieces
+
+
+def _pack(units: list[_Unit], heading_path: tuple[str, ...], max_tokens: int, overlap: int) -> list[ChunkPiece]:
+    out: list[ChunkPiece] = []
+    start = 0
+    while start < len(units):
+        end, used = start, 0
+        while end < len(units) and (end == start or used + units[end].tokens <= max_tokens):
+            used += units[end].tokens
+            end += 1
+        window = units[start:end]
+        text = ""
+        for unit in window:
+            text = join_text(text, unit.text)
+        pages = [u.page for u in window if u.page is not None]
+        out.append(ChunkPiece(text, heading_path, min(pages, default=None), max(pages, default=None)))
+        if end >= len(units):
+            break
+        # Step back over whole sentences worth at most `overlap` tokens, always advancing.
+        back, carried = end, 0
+        while back - 1 > start and carried + units[back - 1].tokens <= overlap:
+            back -= 1
+            carried += units[back].tokens
+        start = back
+    return out
+
+
+def _pack_table(block: Block, heading_path: tuple[str, ...], max_tokens: int) -> list[ChunkPiece]:
+    rows = [r for r in block.text.split("\n") if r.strip()]
+    if not rows:
+        return []
+    header, out, current = rows[0], [], [rows[0]]
+    for row in rows[1:]:
+        # A single row over budget stays whole: a row is the smallest unit a table answers with.
+        if len(current) > 1 and estimate_tokens("\n".join([*current, row])) > max_tokens:
+            out.append("\n".join(current))
+            current = [header]
+        current.append(row)
+    out.append("\n".join(current))
+    return [ChunkPiece(text, heading_path, block.page, block.page, kind="table") for text in out]

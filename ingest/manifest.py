@@ -1,0 +1,163 @@
+"""The manifest: which file paths kura has ingested, as which documents, readable by whom.
+
+A *document* is a unique file content (doc_id = sha256 of the bytes); a *path* points at one.
+So a renamed or copied file is a new path to an existing document: no re-embedding.
+
+The journal makes a document swap crash-safe. Before the store un-stages a new version, the
+swap is written here; after the store has done it, the journal row is removed in the same
+transaction that records the new state. `pending_swaps()` on startup lists swaps to replay.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    groups TEXT NOT NULL,
+    root TEXT NOT NULL,
+    ingested_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_doc ON files(doc_id);
+CREATE INDEX IF NOT EXISTS files_root ON files(root);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    file_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    page_count INTEGER NOT NULL,
+    ingested_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    doc_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    doc_id: str
+    size: int
+    mtime_ns: int
+    groups: tuple[str, ...]
+    root: str
+    ingested_at: float
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    doc_id: str
+    title: str
+    file_type: str
+    size: int
+    chunk_count: int
+    page_count: int
+    ingested_at: float
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- files -------------------------------------------------------------------------
+    def file(self, path: str) -> FileRecord | None:
+        row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        return _file(row) if row else None
+
+    def files_under(self, root: str) -> list[FileRecord]:
+        return [_file(r) for r in self._db.execute("SELECT * FROM files WHERE root = ? ORDER BY path", (root,))]
+
+    def files_of(self, doc_id: str) -> list[FileRecord]:
+        return [_file(r) for r in self._db.execute("SELECT * FROM files WHERE doc_id = ? ORDER BY path", (doc_id,))]
+
+    def all_files(self) -> list[FileRecord]:
+        return [_file(r) for r in self._db.execute("SELECT * FROM files ORDER BY path")]
+
+    @staticmethod
+    def put_file(db: sqlite3.Connection, record: FileRecord) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.path, record.doc_id, record.size, record.mtime_ns, json.dumps(list(record.groups)),
+             record.root, record.ingested_at),
+        )
+
+    @staticmethod
+    def drop_file(db: sqlite3.Connection, path: str) -> None:
+        db.execute("DELETE FROM files WHERE path = ?", (path,))
+
+    # --- documents ---------------------------------------------------------------------
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        row = self._db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return DocumentRecord(*row) if row else None
+
+    def documents(self) -> list[DocumentRecord]:
+        return [DocumentRecord(*r) for r in self._db.execute("SELECT * FROM documents ORDER BY title")]
+
+    @staticmethod
+    def put_document(db: sqlite3.Connection, record: DocumentRecord) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.doc_id, record.title, record.file_type, record.size, record.chunk_count,
+             record.page_count, record.ingested_at),
+        )
+
+    @staticmethod
+    def drop_document(db: sqlite3.Connection, doc_id: str) -> None:
+        db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+
+    def groups_of(self, doc_id: str) -> list[str]:
+        """A document is readable by the union of the groups of every path that holds it."""
+        groups: set[str] = set()
+        for record in self.files_of(doc_id):
+            groups.update(record.groups)
+        return sorted(groups)
+
+    # --- journal -----------------------------------------------------------------------
+    def begin_swap(self, doc_id: str, record: dict) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?)", (doc_id, json.dumps(record)))
+
+    def pending_swaps(self) -> list[tuple[str, dict]]:
+        return [(d, json.loads(r)) for d, r in self._db.execute("SELECT doc_id, record FROM journal")]
+
+    @staticmethod
+    def end_swap(db: sqlite3.Connection, doc_id: str) -> None:
+        db.execute("DELETE FROM journal WHERE doc_id = ?", (doc_id,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _file(row: tuple) -> FileRecord:
+    return FileRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6])
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,272 @@
+"""The chunk store: the only module that talks to Qdrant.
+
+Two implementations of one small contract (`ChunkStore`):
+- `EdgeStore`: Qdrant's own engine in-process (qdrant-edge) under the data directory; default.
+- `ServerStore` (retrieval/server_store.py): a Qdrant server or cluster through qdrant-client.
+
+Every read takes the caller's ACL groups and turns them into a Qdrant filter *inside* the
+query (`visibility_filter`); there is no unfiltered read path except for `groups=ALL_GROUPS`,
+which only the service facade passes, and only for an admin acting as admin.
+
+Documents are replaced atomically: new chunks are written `staged` (invisible to every read),
+then `commit_document` un-stages them and deletes the old version under one lock. A crash in
+between is repaired on open by `recover` (see ingest/manifest.py for the journal).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+DENSE = "dense"
+SPARSE = "sparse"
+ACL_FIELD = "acl_groups"
+DOC_FIELD = "doc_id"
+STAGED_FIELD = "staged"
+
+
+class _AllGroups:
+    """Marker for 'no ACL filter': admins acting as admins, maintenance, migration."""
+
+    def __repr__(self) -> str:
+        return "ALL_GROUPS"
+
+
+ALL_GROUPS = _AllGroups()
+Groups = Sequence[str] | _AllGroups
+
+
+@dataclass(frozen=True)
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as written to the store: id, vectors and payload (see ingest/pipeline.py)."""
+
+    id: str
+    dense: list[float]
+    sparse: SparseVec | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a search, with its score and payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any] = field(repr=False)
+
+    @property
+    def doc_id(self) -> str:
+        return str(self.payload[DOC_FIELD])
+
+    @property
+    def text(self) -> str:
+        return str(self.payload.get("text", ""))
+
+
+class ChunkStore(Protocol):
+    def upsert(self, chunks: Sequence[StoredChunk]) -> None: ...
+    def commit_document(self, doc_id: str, replaces: Iterable[str] = ()) -> None: ...
+    def delete_documents(self, doc_ids: Iterable[str]) -> None: ...
+    def delete_staged(self) -> None: ...
+    def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None: ...
+    def search(
+        self,
+        groups: Groups,
+        dense: list[float] | None,
+        sparse: SparseVec | None,
+        limit: int,
+        conditions: dict[str, Any] | None = None,
+        candidates: int = 50,
+    ) -> list[Hit]: ...
+    def chunks_of(self, doc_id: str, groups: Groups) -> list[Hit]: ...
+    def count(self, groups: Groups = ALL_GROUPS, staged: bool = False) -> int: ...
+    def document_ids(self, groups: Groups = ALL_GROUPS) -> set[str]: ...
+    def close(self) -> None: ...
+
+
+def check_groups(groups: Groups) -> None:
+    """Fail loudly on a caller that forgot to pass groups: an empty list would match nothing,
+    but a None or a bare string is a programming error that must not silently widen access."""
+    if groups is ALL_GROUPS:
+        return
+    if isinstance(groups, str) or not isinstance(groups, Sequence):
+        raise TypeError(f"groups must be a sequence of group names or ALL_GROUPS, not {groups!r}")
+
+
+class EdgeStore:
+    """qdrant-edge shard under `path`. One process owns it (qdrant-edge allows one opener)."""
+
+    def __init__(self, path: Path, dense_size: int) -> None:
+        import qdrant_edge as qe
+
+        self._qe = qe
+        self._lock = threading.RLock()
+        path.mkdir(parents=True, exist_ok=True)
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dense_size, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        if any(path.iterdir()):
+            try:
+                self._shard = qe.EdgeShard.load(str(path), config)
+            except Exception as exc:
+                raise RuntimeError(
+                    f"cannot open the store at {path}: {exc}. If the embedder changed "
+                    f"(vector size now {dense_size}), re-ingest into a new KURA_DATA_DIR; "
+                    "if another kura process is running, stop it first"
+                ) from exc
+        else:
+            self._shard = qe.EdgeShard.create(str(path), config)
+        for name, schema in (
+            (ACL_FIELD, qe.PayloadSchemaType.Keyword),
+            (DOC_FIELD, qe.PayloadSchemaType.Keyword),
+            (STAGED_FIELD, qe.PayloadSchemaType.Bool),
+            ("source_path", qe.PayloadSchemaType.Keyword),
+            ("file_type", qe.PayloadSchemaType.Keyword),
+        ):
+            self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
+
+    # --- filters -----------------------------------------------------------------------
+    def _filter(self, groups: Groups, conditions: dict[str, Any] | None = None, staged: bool = False):
+        qe = self._qe
+        check_groups(groups)
+        must: list[Any] = []
+        if groups is not ALL_GROUPS:
+            must.append(qe.FieldCondition(key=ACL_FIELD, match=qe.MatchAny(any=list(groups) or ["\0none"])))
+        for key, value in (conditions or {}).items():
+            match = qe.MatchAny(any=list(value)) if isinstance(value, list | tuple) else qe.MatchValue(value=value)
+            must.append(qe.FieldCondition(key=key, match=match))
+        staged_cond = qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=True))
+        if staged:
+            return qe.Filter(must=[*must, staged_cond])
+        return qe.Filter(must=must or None, must_not=[staged_cond])
+
+    def _doc_filter(self, doc_id: str, staged: bool | None = None):
+        qe = self._qe
+        must = [qe.FieldCondition(key=DOC_FIELD, match=qe.MatchValue(value=doc_id))]
+        if staged is not None:
+            must.append(qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=staged)))
+        return qe.Filter(must=must)
+
+    # --- writes ------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[StoredChunk]) -> None:
+        qe = self._qe
+        points = []
+        for chunk in chunks:
+            vectors: dict[str, Any] = {DENSE: chunk.dense}
+            if chunk.sparse is not None and chunk.sparse.indices:
+                vectors[SPARSE] = qe.SparseVector(indices=chunk.sparse.indices, values=chunk.sparse.values)
+            points.append(qe.Point(chunk.id, vectors, chunk.payload))
+        with self._lock:
+            self._shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def commit_document(self, doc_id: str, replaces: Iterable[str] = ()) -> None:
+        """Make `doc_id`'s staged chunks visible and drop the documents it replaces, as one step
+        for every reader of this process."""
+        qe = self._qe
+        with self._lock:
+            self._shard.update(
+                qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id, staged=True), {STAGED_FIELD: False})
+            )
+            for old in replaces:
+                if old != doc_id:
+                    self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(old)))
+            self._shard.flush()
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> None:
+        qe = self._qe
+        with self._lock:
+            for doc_id in doc_ids:
+                self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(doc_id)))
+            self._shard.flush()
+
+    def delete_staged(self) -> None:
+        qe = self._qe
+        staged = qe.Filter(must=[qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=True))])
+        with self._lock:
+            self._shard.update(qe.UpdateOperation.delete_points_by_filter(staged))
+            self._shard.flush()
+
+    def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
+        """Change payload (ACL groups, paths) on every chunk of a document without re-embedding."""
+        qe = self._qe
+        with self._lock:
+            self._shard.update(qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id), payload))
+            self._shard.flush()
+
+    def optimize(self) -> None:
+        with self._lock:
+            self._shard.optimize()
+
+    # --- reads -------------------------------------------------------------------------
+    def search(
+        self,
+        groups: Groups,
+        dense: list[float] | None,
+        sparse: SparseVec | None,
+        limit: int,
+        conditions: dict[str, Any] | None = None,
+        candidates: int = 50,
+    ) -> list[Hit]:
+        """Dense, sparse, or hybrid (RRF over both) search, ACL filter inside every stage."""
+        qe = self._qe
+        flt = self._filter(groups, conditions)
+        queries = []
+        if dense is not None:
+            queries.append(qe.Query.Nearest(dense, using=DENSE))
+        if sparse is not None and sparse.indices:
+            queries.append(qe.Query.Nearest(qe.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE))
+        if not queries:
+            return []
+        if len(queries) == 1:
+            request = qe.QueryRequest(limit=limit, query=queries[0], filter=flt, with_payload=True)
+        else:
+            prefetches = [qe.Prefetch(limit=candidates, query=q, filter=flt) for q in queries]
+            request = qe.QueryRequest(
+                limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=60), filter=flt, with_payload=True
+            )
+        with self._lock:
+            points = self._shard.query(request)
+        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+
+    def _scroll(self, flt) -> list[Any]:
+        qe = self._qe
+        records, offset = [], None
+        while True:
+            with self._lock:
+                batch, offset = self._shard.scroll(
+                    qe.ScrollRequest(filter=flt, limit=512, offset=offset, with_payload=True)
+                )
+            records.extend(batch)
+            if offset is None:
+                return records
+
+    def chunks_of(self, doc_id: str, groups: Groups) -> list[Hit]:
+        records = self._scroll(self._filter(groups, {DOC_FIELD: doc_id}))
+        hits = [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+        return sorted(hits, key=lambda h: h.payload.get("chunk_index", 0))
+
+    def count(self, groups: Groups = ALL_GROUPS, staged: bool = False) -> int:
+        with self._lock:
+            return int(self._shard.count(self._qe.CountRequest(filter=self._filter(groups, staged=staged), exact=True)))
+
+    def document_ids(self, groups: Groups = ALL_GROUPS) -> set[str]:
+        qe = self._qe
+        with self._lock:
+            facets = self._shard.facet(
+                qe.FacetRequest(key=DOC_FIELD, limit=1_000_000, exact=True, filter=self._filter(groups))
+            )
+        return {str(hit.value) for hit in facets.hits}
+
+    def close(self) -> None:
+        with self._lock:
+            self._shard.close()

