@@ -136,6 +136,12 @@ def docs() -> None:
         service.close()
 
 
+from app.cli_bench import bench as _bench  # noqa: E402
+
+app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_bench)
+
+# Sub-apps from other modules register here, one line each.
+
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -1,0 +1,1 @@
+"""The Streamlit UI. Pages call app/service.py only."""
