@@ -1,109 +1,514 @@
-"""The audit log: append-only JSON Lines, each entry hash-chained to the one before.
+"""The audit log: append-only JSON Lines, each entry chained to the one before by an HMAC.
 
-`hash = sha256(previous hash + canonical JSON of the entry without its hash)`. Editing,
-deleting, reordering or inserting any past line breaks the chain at that line, which
-`verify()` reports by entry number.
+`hash = HMAC-SHA256(key, previous hash + canonical JSON of the entry without its hash)`, with
+the key in `<log>.key` beside the log (mode 0600). A keyed chain matters: with a plain sha256
+anyone who can write the file could append a well-formed forged entry. A signed `<log>.head`
+records the newest entry, so deleting entries at the end is detected too. `verify()` reports
+every edited, deleted, reordered, inserted or appended entry by line and sequence number.
+
+Retention never deletes silently: `archive(before=...)` moves the oldest entries into a signed
+segment under `audit-archive/` (the segment's signature holds its last hash) and the live log
+continues from it (`<log>.anchor`), so `verify(include_archive=True)` checks the whole history.
 
 Usage:
     log = AuditLog(Path("audit.jsonl"))
     log.append(user="alice", role="employee", action="query", query="leave policy")
     problems = log.verify()      # [] when intact
+    log.export(Path("audit.csv"), "csv", user="alice", since="2025-01-01")
 """
 
 from __future__ import annotations
 
+import csv
+import fcntl
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
+EXPORT_FORMATS = ("jsonl", "csv")
+_CORE = ("seq", "time", "user", "role", "action")
+_READABLE = ("query", "answer", "documents", "chunks")
+_CSV_COLUMNS = (*_CORE, *_READABLE, "details", "prev", "hash")
 
 
-def _digest(previous: str, entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((previous + canonical).encode("utf-8")).hexdigest()
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
+
+
+def _now_iso() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+def _as_iso(value: str | date | datetime | None) -> str | None:
+    """A bound for comparing with entry times ('2025-01-31T12:00:00.000Z' strings)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if isinstance(value, date):
+        return value.isoformat() + "T00:00:00.000Z"
+    try:
+        return _as_iso(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"
+        ) from None
 
 
 @dataclass(frozen=True)
 class ChainProblem:
-    entry: int  # 1-based line number
+    entry: int  # 1-based line number in the file named by `where` (0: the file as a whole)
     message: str
+    where: str = "live log"
+
+    def __str__(self) -> str:
+        place = f"{self.where}, entry {self.entry}" if self.entry else self.where
+        return f"{place}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ArchivedSegment:
+    path: Path
+    first_seq: int
+    last_seq: int
+    last_hash: str
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key_path: Path | None = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.key_path = key_path or path.with_name(path.stem + ".key")
+        self.head_path = path.with_name(path.stem + ".head")
+        self.anchor_path = path.with_name(path.stem + ".anchor")
+        self.archive_dir = path.parent / f"{path.stem}-archive"
+        self._lock_path = path.with_name(path.stem + ".lock")
+        self._key = self._load_key()
         self._lock = threading.Lock()
-        self._last_hash, self._count = self._tail()
 
-    def _tail(self) -> tuple[str, int]:
-        last, count = GENESIS, 0
-        if self.path.exists():
-            with self.path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    if line.strip():
-                        count += 1
-                        try:
-                            last = json.loads(line).get("hash", last)
-                        except json.JSONDecodeError:
-                            continue
-        return last, count
+    # --- keys and signatures ---------------------------------------------------------------
+    def _load_key(self) -> bytes:
+        if not self.key_path.exists():
+            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        key = self.key_path.read_text().strip()
+        if len(key) < 32:
+            raise ValueError(
+                f"{self.key_path} is not a valid audit key; restore it from the backup"
+            )
+        return bytes.fromhex(key)
+
+    def _chain_hash(self, previous: str, entry: dict[str, Any]) -> str:
+        body = {k: v for k, v in entry.items() if k != "hash"}
+        return hmac.new(self._key, previous.encode() + _canonical(body), hashlib.sha256).hexdigest()
+
+    def _sign(self, record: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in record.items() if k != "mac"}
+        return {**body, "mac": hmac.new(self._key, _canonical(body), hashlib.sha256).hexdigest()}
+
+    def _signed_ok(self, record: dict[str, Any]) -> bool:
+        return hmac.compare_digest(self._sign(record)["mac"], str(record.get("mac", "")))
+
+    def entry_is_authentic(self, entry: dict[str, Any]) -> bool:
+        """Whether one entry (e.g. read back from an export) carries a hash made with this key."""
+        return hmac.compare_digest(
+            self._chain_hash(str(entry.get("prev", "")), entry), str(entry.get("hash", ""))
+        )
+
+    @staticmethod
+    def _write_json_atomic(path: Path, record: dict[str, Any]) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(record, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any] | None:
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return {}
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One writer at a time, across threads and processes (the UI and the CLI share the log)."""
+        with self._lock, self._lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # --- writing ---------------------------------------------------------------------------
+    def _anchor(self) -> tuple[int, str]:
+        anchor = self._read_json(self.anchor_path)
+        if not anchor:
+            return 0, GENESIS
+        return int(anchor.get("seq", 0)), str(anchor.get("hash", GENESIS))
+
+    def _last(self) -> tuple[int, str]:
+        """(seq, hash) of the newest entry, read from the end of the file."""
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as fh:
+                end = fh.seek(0, os.SEEK_END)
+                block, data = 65536, b""
+                while True:
+                    start = max(0, end - block)
+                    fh.seek(start)
+                    data = fh.read(end - start)
+                    lines = [ln for ln in data.splitlines() if ln.strip()]
+                    if len(lines) >= 2 or start == 0:
+                        break
+                    block *= 4
+            for line in reversed(lines):
+                try:
+                    entry = json.loads(line)
+                    return int(entry["seq"]), str(entry["hash"])
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue
+        return self._anchor()
 
     def append(self, *, user: str, role: str, action: str, **fields: Any) -> dict[str, Any]:
-        with self._lock:
+        with self._exclusive():
+            seq, last_hash = self._last()
             entry: dict[str, Any] = {
-                "seq": self._count + 1,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+                "seq": seq + 1,
+                "time": _now_iso(),
                 "user": user,
                 "role": role,
                 "action": action,
                 **fields,
-                "prev": self._last_hash,
+                "prev": last_hash,
             }
-            entry["hash"] = _digest(self._last_hash, entry)
+            entry["hash"] = self._chain_hash(last_hash, entry)
             line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
-            self._last_hash, self._count = entry["hash"], self._count + 1
+            self._write_json_atomic(
+                self.head_path, self._sign({"seq": entry["seq"], "hash": entry["hash"]})
+            )
             return entry
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        if not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    yield json.loads(line)
+    # --- reading ---------------------------------------------------------------------------
+    def segments(self) -> list[Path]:
+        return (
+            sorted(self.archive_dir.glob(f"{self.path.stem}-*.jsonl"))
+            if self.archive_dir.exists()
+            else []
+        )
 
-    def verify(self) -> list[ChainProblem]:
-        """Every break in the chain, by 1-based entry number; [] when the log is intact."""
+    def entries(self, include_archive: bool = False) -> Iterator[dict[str, Any]]:
+        files = [*self.segments(), self.path] if include_archive else [self.path]
+        for path in files:
+            if not path.exists():
+                continue
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        yield json.loads(line)
+
+    def select(
+        self,
+        user: str | None = None,
+        action: str | None = None,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+        include_archive: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """Entries matching every given filter; `since` inclusive, `until` exclusive (UTC)."""
+        low, high = _as_iso(since), _as_iso(until)
+        for entry in self.entries(include_archive):
+            if user is not None and entry.get("user") != user:
+                continue
+            if action is not None and entry.get("action") != action:
+                continue
+            stamp = str(entry.get("time", ""))
+            if (low and stamp < low) or (high and stamp >= high):
+                continue
+            yield entry
+
+    def follow(
+        self, after_seq: int = 0, poll_s: float = 0.5, stop: Callable[[], bool] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield live entries with seq > after_seq, then wait for new ones (for a SIEM to tail).
+
+        Survives `archive()` rewriting the live file: it reopens and skips what it already gave.
+        """
+        last = after_seq
+        while stop is None or not stop():
+            inode = self.path.stat().st_ino if self.path.exists() else None
+            if inode is not None:
+                with self.path.open(encoding="utf-8") as fh:
+                    while stop is None or not stop():
+                        line = fh.readline()
+                        if line.endswith("\n"):
+                            entry = json.loads(line)
+                            if int(entry.get("seq", 0)) > last:
+                                last = int(entry["seq"])
+                                yield entry
+                            continue
+                        if line:  # a half-written line: read it again once complete
+                            fh.seek(fh.tell() - len(line.encode("utf-8")))
+                        if not self.path.exists() or self.path.stat().st_ino != inode:
+                            break
+                        time.sleep(poll_s)
+            else:
+                time.sleep(poll_s)
+
+    # --- checking --------------------------------------------------------------------------
+    def _verify_lines(
+        self, lines: list[str], where: str, seq: int, previous: str, problems: list[ChainProblem]
+    ) -> tuple[int, str]:
+        for number, line in enumerate(lines, start=1):
+            try:
+                entry = json.loads(line)
+                if not isinstance(entry, dict):
+                    raise ValueError
+            except ValueError:
+                problems.append(ChainProblem(number, "not valid JSON (edited or truncated)", where))
+                seq, previous = seq + 1, "?"
+                continue
+            got = entry.get("seq")
+            if got != seq + 1:
+                problems.append(
+                    ChainProblem(
+                        number,
+                        f"sequence number {got} where {seq + 1} was expected "
+                        "(an entry was deleted, inserted or moved here)",
+                        where,
+                    )
+                )
+            elif entry.get("prev") != previous and previous != "?":
+                problems.append(
+                    ChainProblem(
+                        number,
+                        f"seq {got} does not follow the previous entry "
+                        "(deleted, inserted or moved)",
+                        where,
+                    )
+                )
+            if not self.entry_is_authentic(entry):
+                problems.append(
+                    ChainProblem(
+                        number,
+                        f"seq {got}: content does not match its hash "
+                        "(edited, or forged without the key)",
+                        where,
+                    )
+                )
+            seq = got if isinstance(got, int) else seq + 1
+            previous = str(entry.get("hash", "?"))
+        return seq, previous
+
+    @staticmethod
+    def _lines(path: Path) -> list[str]:
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            return [ln for ln in fh if ln.strip()]
+
+    def verify(self, include_archive: bool = False) -> list[ChainProblem]:
+        """Every break in the chain, by file and 1-based entry number; [] when intact."""
         problems: list[ChainProblem] = []
-        previous = GENESIS
-        if not self.path.exists():
-            return problems
-        with self.path.open(encoding="utf-8") as fh:
-            for number, line in enumerate((ln for ln in fh if ln.strip()), start=1):
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    problems.append(ChainProblem(number, "not valid JSON (edited or truncated)"))
-                    previous = "?"
-                    continue
-                if entry.get("seq") != number:
-                    problems.append(ChainProblem(number, f"sequence number {entry.get('seq')} where {number} was expected (entry deleted, inserted or moved)"))
-                if entry.get("prev") != previous:
-                    problems.append(ChainProblem(number, "does not follow the previous entry (entry deleted, inserted or moved)"))
-                if _digest(entry.get("prev", ""), entry) != entry.get("hash"):
-                    problems.append(ChainProblem(number, "content does not match its hash (entry edited)"))
-                previous = entry.get("hash", "?")
+        if include_archive:
+            problems += self._verify_archive()
+        anchor = self._read_json(self.anchor_path)
+        if anchor is not None and not self._signed_ok(anchor):
+            problems.append(ChainProblem(0, f"{self.anchor_path.name} was altered", "anchor"))
+        seq, previous = self._anchor()
+        lines = self._lines(self.path)
+        last_seq, last_hash = self._verify_lines(lines, "live log", seq, previous, problems)
+        head = self._read_json(self.head_path)
+        if head is None:
+            if lines:
+                problems.append(
+                    ChainProblem(
+                        0,
+                        f"{self.head_path.name} is missing; the log's end cannot be checked",
+                        "head",
+                    )
+                )
+        elif not self._signed_ok(head):
+            problems.append(ChainProblem(0, f"{self.head_path.name} was altered", "head"))
+        elif isinstance(head.get("seq"), int) and head["seq"] > last_seq:
+            problems.append(
+                ChainProblem(
+                    len(lines),
+                    f"the log ends at seq {last_seq} but seq {head['seq']} was written: "
+                    f"{head['seq'] - last_seq} entries deleted from the end",
+                    "live log",
+                )
+            )
+        elif head.get("seq") == last_seq and head.get("hash") != last_hash:
+            problems.append(ChainProblem(len(lines), "the last entry was replaced", "live log"))
+        # head.seq < last_seq: a crash between writing an entry and its head; entries after the
+        # head were already checked against the key above, so a forged one is reported there.
         return problems
+
+    def _verify_archive(self) -> list[ChainProblem]:
+        problems: list[ChainProblem] = []
+        seq, previous = 0, GENESIS
+        for segment in self.segments():
+            sig = self._read_json(segment.with_suffix(".sig"))
+            if not sig or not self._signed_ok(sig):
+                problems.append(ChainProblem(0, "signature missing or altered", segment.name))
+            elif hashlib.sha256(segment.read_bytes()).hexdigest() != sig.get("sha256"):
+                problems.append(
+                    ChainProblem(0, "content differs from its signed checksum", segment.name)
+                )
+            seq, previous = self._verify_lines(
+                self._lines(segment), segment.name, seq, previous, problems
+            )
+            if sig and (sig.get("last_seq"), sig.get("last_hash")) != (seq, previous):
+                problems.append(
+                    ChainProblem(0, "does not end where its signature says", segment.name)
+                )
+        if (seq, previous) != self._anchor():
+            problems.append(
+                ChainProblem(
+                    0, "the live log does not continue from the last archived segment", "anchor"
+                )
+            )
+        return problems
+
+    # --- retention -------------------------------------------------------------------------
+    def archive(self, before: str | date | datetime) -> ArchivedSegment | None:
+        """Move entries older than `before` to a signed segment; the live log continues from it."""
+        cutoff = _as_iso(before)
+        with self._exclusive():
+            lines = self._lines(self.path)
+            # Only a prefix: an out-of-order clock must not tear a hole in the chain.
+            count = 0
+            while count < len(lines) and str(json.loads(lines[count]).get("time", "")) < str(
+                cutoff
+            ):
+                count += 1
+            if count == 0:
+                return None
+            archived, kept = lines[:count], lines[count:]
+            first, last = json.loads(archived[0]), json.loads(archived[-1])
+            self.archive_dir.mkdir(parents=True, exist_ok=True)
+            segment = (
+                self.archive_dir / f"{self.path.stem}-{first['seq']:010d}-{last['seq']:010d}.jsonl"
+            )
+            data = "".join(archived).encode("utf-8")
+            with segment.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._write_json_atomic(
+                segment.with_suffix(".sig"),
+                self._sign(
+                    {
+                        "first_seq": first["seq"],
+                        "last_seq": last["seq"],
+                        "prev": first["prev"],
+                        "last_hash": last["hash"],
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "entries": len(archived),
+                        "archived_at": _now_iso(),
+                    }
+                ),
+            )
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write("".join(kept))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._write_json_atomic(
+                self.anchor_path, self._sign({"seq": last["seq"], "hash": last["hash"]})
+            )
+            os.replace(tmp, self.path)
+            return ArchivedSegment(segment, first["seq"], last["seq"], last["hash"])
+
+    # --- export ----------------------------------------------------------------------------
+    def export(
+        self,
+        dest: Path,
+        fmt: str = "jsonl",
+        user: str | None = None,
+        action: str | None = None,
+        since: str | date | datetime | None = None,
+        until: str | date | datetime | None = None,
+    ) -> int:
+        """Write the matching entries (archive included) as JSON Lines or CSV; returns how many."""
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
+        count = 0
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with dest.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, _CSV_COLUMNS) if fmt == "csv" else None
+            if writer:
+                writer.writeheader()
+            for entry in self.select(user, action, since, until):
+                if writer:
+                    writer.writerow(_csv_row(entry))
+                else:
+                    fh.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+                count += 1
+        return count
+
+
+def _csv_row(entry: dict[str, Any]) -> dict[str, str]:
+    """Readable columns for people, plus `details` (JSON) holding the rest, so nothing is lost."""
+    row = {k: str(entry.get(k, "")) for k in (*_CORE, "prev", "hash")}
+    details = {k: v for k, v in entry.items() if k not in (*_CORE, *_READABLE, "prev", "hash")}
+    present: list[str] = []
+    for key in _READABLE:
+        if key not in entry:
+            row[key] = ""
+            continue
+        value = entry[key]
+        if key in ("query", "answer") and isinstance(value, str):
+            row[key] = value
+        elif key in ("documents", "chunks") and isinstance(value, list):
+            row[key] = json.dumps(value, ensure_ascii=False)
+        else:
+            details[key] = value
+            continue
+        present.append(key)
+    details["_columns"] = present
+    row["details"] = json.dumps(details, ensure_ascii=False, sort_keys=True)
+    return row
+
+
+def read_export(path: Path) -> list[dict[str, Any]]:
+    """The entries of a JSON Lines or CSV export, exactly as they were in the log."""
+    if path.suffix.lower() != ".csv":
+        with path.open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    entries: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            details = json.loads(row["details"])
+            present = details.pop("_columns", [])
+            entry: dict[str, Any] = {"seq": int(row["seq"]), **{k: row[k] for k in _CORE[1:]}}
+            for key in present:
+                entry[key] = json.loads(row[key]) if key in ("documents", "chunks") else row[key]
+            entry.update(details)
+            entry["prev"], entry["hash"] = row["prev"], row["hash"]
+            entries.append(entry)
+    return entries

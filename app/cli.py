@@ -19,7 +19,7 @@ from app import offline  # noqa: F401
 from app.settings import KuraSettings
 from app.users import local_operator, parse_groups
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="kura: ask your documents, on your own machine.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="kura: ask your documents, on your own machine.")
 console = Console()
 err = Console(stderr=True)
 
@@ -140,25 +140,24 @@ from app.cli_bench import bench as _bench  # noqa: E402
 
 app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_bench)
 
+from app.cli_eval import eval_command as _eval  # noqa: E402
+
+app.command("eval")(_eval)
+
 # Sub-apps from other modules register here, one line each.
 
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+from app.cli_audit import audit_app  # noqa: E402
+from app.cli_users import acl_app, users_app  # noqa: E402
+
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(acl_app, name="acl")
 
+from app.cli_models import doctor as _doctor  # noqa: E402
+from app.cli_models import models_app  # noqa: E402
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain; exit 1 and name the entries if it was altered."""
-    from app.audit import AuditLog
-
-    log = AuditLog(KuraSettings().audit_path)
-    problems = log.verify()
-    if not problems:
-        console.print(f"audit log intact: {sum(1 for _ in log.entries())} entries")
-        return
-    for problem in problems:
-        console.print(f"[red]entry {problem.entry}[/red]: {problem.message}")
-    raise typer.Exit(1)
+app.add_typer(models_app, name="models")
+app.command("doctor")(_doctor)
 
 
 @app.command()
@@ -183,9 +182,17 @@ def serve(
 
 def main() -> None:
     from app.logs import configure_logging
+    from app.users import AccessDenied
+    from models.errors import ModelError
+    from retrieval.store import StoreBusy
 
     configure_logging()
-    app()
+    try:
+        app()
+    except (StoreBusy, ModelError, AccessDenied, FileNotFoundError, ValueError) as exc:
+        # Errors a user can meet: say what to do, no traceback.
+        err.print(f"[red]kura: {exc}[/red]", highlight=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -13,25 +13,39 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from app import offline  # noqa: F401
-from app.audit import AuditLog
+from app.accounts import Accounts
+from app.audit import AuditLog, ChainProblem
+from app.feedback import Feedback, FeedbackBook
 from app.settings import KuraSettings
-from app.users import ADMIN, AUDITOR, EMPLOYEE, User
-from ingest.manifest import DocumentRecord, Manifest
+from app.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, check_group_name
+from ingest.manifest import DocumentRecord, FileRecord, Manifest
 from ingest.pipeline import Index, IngestProgress, IngestReport, recover, sync_folder
+from models.citations import CitationCheck, check_citations, content_words
 from models.embedder import Embedder, load_embedder
-from models.llm import LlamaCppLLM
-from models.prompts import PromptPassage, build_messages, question_language
-from models.registry import resolve_embedder_path, resolve_llm_path
-from retrieval.context import ContextPassage, assemble_context
-from retrieval.search import Passage, search_passages
+from models.llm import LLM, load_llm
+from models.prompts import (
+    PromptPassage,
+    build_messages,
+    condense_messages,
+    fallback_standalone,
+    question_language,
+)
+from models.queue import LLMQueue
+from models.registry import ModelEntry, ModelRegistry, resolve_embedder_path, resolve_llm_path
+from retrieval.context import ContextPassage, RelevanceFloor, above_floor, assemble_context
+from retrieval.rerank import Reranker
+from retrieval.search import Passage, parse_fusion, search_passages
+from retrieval.sparse import SparseEncoder
 from retrieval.store import ALL_GROUPS, ChunkStore, EdgeStore, Groups
 
 log = logging.getLogger(__name__)
@@ -39,6 +53,11 @@ log = logging.getLogger(__name__)
 NO_DOCUMENTS_EN = "No relevant documents were found for this question in the documents you may read."
 NO_DOCUMENTS_JA = "閲覧可能な文書の中に、この質問に関連する資料は見つかりませんでした。"
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+class DocumentNotFound(LookupError):
+    """No such document, file or passage among those the caller may read (one message for both,
+    so the error does not reveal that a forbidden document exists)."""
 
 
 @dataclass
@@ -52,6 +71,7 @@ class Answer:
     first_token_s: float | None = None
     total_s: float | None = None
     _on_done: Callable[[Answer], None] | None = field(default=None, repr=False)
+    standalone_question: str | None = None  # the follow-up rewritten with its history, used for retrieval
 
     @property
     def found_nothing(self) -> bool:
@@ -63,14 +83,24 @@ class Answer:
             self.text = NO_DOCUMENTS_JA if question_language(self.question) == "ja" else NO_DOCUMENTS_EN
             yield self.text
         else:
-            for token in self._stream:
-                if self.first_token_s is None:
-                    self.first_token_s = time.monotonic() - started
-                self.text += token
-                yield token
+            try:
+                for token in self._stream:
+                    if self.first_token_s is None:
+                        self.first_token_s = time.monotonic() - started
+                    self.text += token
+                    yield token
+            finally:  # the reader left early: stop generating, give the model to the next asker
+                close = getattr(self._stream, "close", None)
+                if close:
+                    close()
         self.total_s = time.monotonic() - started
         if self._on_done:
             self._on_done(self)
+
+    @property
+    def check(self) -> CitationCheck:
+        """Which [n] citations exist and are supported by their passage (complete after tokens())."""
+        return check_citations(self.text, {c.number: c.passage.text for c in self.context})
 
     def cited_numbers(self) -> list[int]:
         numbers = {int(n) for n in _CITATION.findall(self.text)}
@@ -103,6 +133,24 @@ class KuraService:
         return EdgeStore(self.settings.store_dir, self.embedder.dim)
 
     @cached_property
+    def sparse(self) -> SparseEncoder:
+        return SparseEncoder(self.settings.sparse_japanese)
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        path = self.settings.reranker_path
+        return Reranker(path) if path else None
+
+    def _find(self, query: str, groups: Groups, limit: int, conditions: dict[str, Any] | None) -> list[Passage]:
+        """Hybrid search (+ rerank when configured) with the ACL filter inside the query."""
+        s = self.settings
+        return search_passages(
+            self.index.store, self.embedder, query, groups, limit, sparse=self.sparse, conditions=conditions,
+            fusion=parse_fusion(s.fusion), dense_languages=s.embedder_languages,
+            reranker=self.reranker, rerank_top_n=s.rerank_top_n,
+        )
+
+    @cached_property
     def manifest(self) -> Manifest:
         return Manifest(self.settings.manifest_path)
 
@@ -113,6 +161,7 @@ class KuraService:
                 store=self.store,
                 manifest=self.manifest,
                 embedder=self.embedder,
+                encode_sparse=self.sparse.encode_document,
                 chunk_tokens=self.settings.chunk_tokens,
                 overlap_tokens=self.settings.chunk_overlap_tokens,
                 max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
@@ -123,9 +172,53 @@ class KuraService:
             return index
 
     @cached_property
-    def llm(self) -> LlamaCppLLM:
+    def llm(self) -> LLM:
         s = self.settings
-        return LlamaCppLLM(resolve_llm_path(s.llm_path), s.llm_context_tokens, s.llm_threads, s.llm_gpu_layers)
+        path = None if s.llm_url else resolve_llm_path(s.llm_path, self.models)
+        return load_llm(path, s.llm_url, s.llm_context_tokens, s.llm_threads, s.llm_gpu_layers, s.llm_model, s.llm_api_key)
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        return ModelRegistry(self.settings.models_manifest_path)
+
+    @cached_property
+    def llm_queue(self) -> LLMQueue:
+        """The one line in front of the one model: fair across users, bounded, cancellable."""
+        with self._init_lock:
+            return LLMQueue(self.llm, self.settings.llm_queue_limit)
+
+    def use_model(self, user: User, name: str) -> ModelEntry:
+        """Switch the answering LLM to the manifest's model `name` without a restart (hot swap):
+        the new model loads beside the old, then takes over between two answers."""
+        user.require(ADMIN, "switch the LLM")
+        entry = self.models.use(name)  # verifies checksum, GGUF and chat template first
+        s = self.settings
+        if s.llm_path:
+            log.warning("KURA_LLM_PATH=%s is set and wins over the manifest at the next start", s.llm_path)
+        new = load_llm(Path(entry.path), None, s.llm_context_tokens, s.llm_threads, s.llm_gpu_layers)
+        if "llm_queue" in self.__dict__:
+            self.llm_queue.swap(new)
+        self.__dict__["llm"] = new
+        self.audit.append(user=user.name, role=ADMIN, action="use_model", model=entry.name, sha256=entry.sha256)
+        return entry
+
+    def standalone_question(self, user: User, history: Sequence[dict[str, str]], question: str) -> str:
+        """A follow-up rewritten so retrieval understands it without the conversation."""
+        previous = [m["content"] for m in history if m["role"] == "user"]
+        if not previous:
+            return question
+        stream = self.llm_queue.submit(user.name, condense_messages(history, question), 64, min(30.0, self.settings.llm_timeout_s))
+        try:
+            rewrite = "".join(stream).strip().splitlines()[0].strip() if stream else ""
+        except IndexError:
+            rewrite = ""
+        finally:
+            stream.close()
+        # Keep the model's rewrite only if it reads like a question about the earlier topic.
+        topical = content_words(rewrite) & content_words(" ".join(previous[-1:]))
+        if rewrite and "[" not in rewrite and len(rewrite) <= 3 * len(question) + 200 and topical:
+            return rewrite
+        return fallback_standalone(history, question)
 
     # --- the doors ---------------------------------------------------------------------
     def ingest(
@@ -143,45 +236,79 @@ class KuraService:
         )
         return report
 
+    @cached_property
+    def accounts(self) -> Accounts:
+        """Local user accounts and sessions (app/accounts.py), audited into the same log."""
+        return Accounts(self.settings.users_path, audit=self.audit)
+
+    def _denied(self, user: User, role: str, action: str, **fields: Any) -> None:
+        """Raise AccessDenied for a missing role, after auditing the attempt."""
+        if role not in user.roles:
+            self.audit.append(user=user.name, role=",".join(sorted(user.roles)), action="denied",
+                              attempted=action, **fields)
+            user.require(role, action)
+
     def _groups_for(self, user: User, as_admin: bool) -> Groups:
+        self._denied(user, ADMIN if as_admin else EMPLOYEE, "search as admin" if as_admin else "search documents")
         if as_admin:
             user.require(ADMIN, "search as admin")
             return ALL_GROUPS
         user.require(EMPLOYEE, "search documents")
         return user.read_groups
 
-    def search(self, user: User, query: str, limit: int | None = None, as_admin: bool = False) -> list[Passage]:
+    def search(
+        self, user: User, query: str, limit: int | None = None, as_admin: bool = False,
+        conditions: dict[str, Any] | None = None,
+    ) -> list[Passage]:
+        """`conditions` narrows the search by payload field, e.g. {"file_type": ["pdf"]}; the ACL filter always applies."""
         groups = self._groups_for(user, as_admin)
-        passages = search_passages(self.index.store, self.embedder, query, groups, limit or self.settings.search_top_k)
+        passages = self._find(query, groups, limit or self.settings.search_top_k, conditions)
         self.audit.append(
             user=user.name, role=ADMIN if as_admin else EMPLOYEE, action="search", query=query,
             chunks=[p.chunk_id for p in passages], documents=sorted({p.doc_id for p in passages}),
         )
         return passages
 
-    def ask(self, user: User, question: str, as_admin: bool = False) -> Answer:
+    def ask(
+        self, user: User, question: str, as_admin: bool = False, conditions: dict[str, Any] | None = None,
+        history: Sequence[dict[str, str]] = (),
+    ) -> Answer:
+        """`history`: the conversation so far ({"role": "user"|"assistant", "content": ...}); a
+        follow-up is condensed into a standalone question first. Raises QueueFull when busy."""
         groups = self._groups_for(user, as_admin)
-        passages = search_passages(self.index.store, self.embedder, question, groups, self.settings.search_top_k)
-        passages = [p for p in passages if p.score >= self.settings.min_relevance]
+        standalone = self.standalone_question(user, history, question) if history else question
+        passages = self._find(standalone, groups, self.settings.search_top_k, conditions)
+        s = self.settings
+        floor = RelevanceFloor(s.min_term_coverage, s.min_dense_score, s.min_rerank_score)
+        passages = [p for p in above_floor(standalone, passages, floor, self.sparse) if p.score >= s.min_relevance]
         budget = self.settings.llm_context_tokens - self.settings.llm_max_answer_tokens - 256
         context = assemble_context(passages, budget, self.settings.context_passages)
         role = ADMIN if as_admin else EMPLOYEE
+        # Audited before the model runs: the question and what it was shown are on record even
+        # if the reader leaves before the answer is complete.
+        self.audit.append(
+            user=user.name, role=role, action="query", query=question, standalone=standalone,
+            chunks=[cid for c in context for cid in c.chunk_ids],
+            documents=sorted({c.passage.doc_id for c in context}),
+        )
 
         def record(answer: Answer) -> None:
             self.audit.append(
-                user=user.name, role=role, action="ask", query=question, answer=answer.text,
+                user=user.name, role=role, action="answer", query=question, answer=answer.text,
                 chunks=[cid for c in answer.context for cid in c.chunk_ids],
                 documents=sorted({c.passage.doc_id for c in answer.context}),
                 cited=[c.passage.location for c in answer.citations()] if answer.context else [],
             )
 
         if not context:
-            return Answer(question, [], None, _on_done=record)
+            return Answer(question, [], None, _on_done=record, standalone_question=standalone)
         messages = build_messages(
-            question, [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context]
+            standalone, [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context]
         )
-        stream = self.llm.stream(messages, self.settings.llm_max_answer_tokens, self.settings.llm_timeout_s)
-        return Answer(question, context, stream, _on_done=record)
+        stream = self.llm_queue.submit(
+            user.name, messages, self.settings.llm_max_answer_tokens, self.settings.llm_timeout_s
+        )
+        return Answer(question, context, stream, _on_done=record, standalone_question=standalone)
 
     def documents(self, user: User) -> list[DocumentRecord]:
         user.require(ADMIN, "list all documents")
@@ -203,8 +330,164 @@ class KuraService:
         self.audit.append(user=user.name, role=AUDITOR, action="audit_view")
         return list(self.audit.entries())
 
+    # --- what the admin and auditor pages need ------------------------------------------
+    def document_files(self, user: User, doc_id: str) -> list[FileRecord]:
+        """The paths that hold a document, each with its ACL groups and ingest time."""
+        user.require(ADMIN, "list document paths")
+        return self.manifest.files_of(doc_id)
+
+    def set_document_groups(self, user: User, doc_id: str, groups: Sequence[str]) -> int:
+        """Change which groups may read a document (every path of it), without re-embedding."""
+        return self.set_acl(user, doc_id, groups)
+
+    def reingest(
+        self, user: User, doc_id: str, on_progress: Callable[[IngestProgress], None] | None = None
+    ) -> list[IngestReport]:
+        """Sync again every folder a document came from (picks up edits; unchanged files are skipped)."""
+        user.require(ADMIN, "re-ingest documents")
+        files = self.manifest.files_of(doc_id)
+        if not files:
+            raise KeyError(f"no document {doc_id}; list documents with `kura docs`")
+        roots: dict[str, tuple[str, ...]] = {}
+        for f in files:
+            roots.setdefault(f.root, f.groups)
+        return [self.ingest(user, Path(root), groups, on_progress) for root, groups in roots.items()]
+
+    def passage_neighbors(self, user: User, passage: Passage, radius: int = 1) -> list[Passage]:
+        """The chunks around a cited passage, to read it in context; only if the user may read it."""
+        groups = self._groups_for(user, as_admin=False)
+        hits = self.index.store.chunks_of(passage.doc_id, groups)
+        near = [Passage.from_hit(h) for h in hits]
+        low, high = passage.chunk_index - radius, passage.chunk_index + radius
+        return sorted((p for p in near if low <= p.chunk_index <= high), key=lambda p: p.chunk_index)
+
+    @cached_property
+    def feedback_book(self) -> FeedbackBook:
+        return FeedbackBook(self.settings.data_dir / "feedback.sqlite3")
+
+    def record_feedback(self, user: User, answer: Answer, helpful: bool, comment: str = "") -> None:
+        """An employee's verdict on an answer, kept for the admin and audited."""
+        user.require(EMPLOYEE, "give feedback")
+        cited = [c.passage.location for c in answer.citations()] if answer.context else []
+        self.feedback_book.add(user.name, answer.question, answer.text, helpful, cited, comment)
+        self.audit.append(user=user.name, role=EMPLOYEE, action="feedback", query=answer.question, helpful=helpful)
+
+    def feedback(self, user: User, limit: int = 200) -> list[Feedback]:
+        user.require(ADMIN, "read answer feedback")
+        return self.feedback_book.recent(limit)
+
+    def verify_audit(self, user: User) -> list[ChainProblem]:
+        user.require(AUDITOR, "verify the audit log")
+        self.audit.append(user=user.name, role=AUDITOR, action="audit_verify")
+        return self.audit.verify()
+
+    def health(self, user: User) -> dict[str, Any]:
+        """Counts and sizes for the admin's system page (no model is loaded for this)."""
+        user.require(ADMIN, "see system health")
+        data = self.settings.data_dir
+        usage = shutil.disk_usage(data)
+        store_bytes = sum(p.stat().st_size for p in self.settings.store_dir.rglob("*") if p.is_file())
+        return {
+            "data_dir": str(data),
+            "documents": len(self.manifest.documents()),
+            "files": len(self.manifest.all_files()),
+            "chunks": self.store.count() if not self.settings.qdrant_url else None,
+            "store_bytes": store_bytes,
+            "disk_free_bytes": usage.free,
+            "disk_total_bytes": usage.total,
+            "audit_entries": sum(1 for _ in self.audit.entries()),
+        }
+
+    def model_status(self, user: User) -> dict[str, Any]:
+        """Which LLM and embedder answer, and where the LLM runs (loads them if needed)."""
+        user.require(ADMIN, "see model status")
+        runtime = self.llm.runtime
+        return {
+            "llm": resolve_llm_path(self.settings.llm_path).name,
+            "embedder": self.embedder.name,
+            "device": runtime.device,
+            "reason": runtime.reason,
+            "threads": runtime.threads,
+            "threads_batch": runtime.threads_batch,
+            "gpu_layers": runtime.gpu_layers,
+        }
+
+    # --- permissions, previews and exports (issue 5: access control) ----------------------
+    def set_acl(self, user: User, target: str, groups: Sequence[str]) -> int:
+        """Change which groups may read a document id, an ingested file, or every file under a
+        folder, without re-embedding (a payload update on every chunk). Returns files changed."""
+        self._denied(user, ADMIN, "change document permissions", target=target)
+        chosen = sorted({check_group_name(g) for g in groups})
+        if not chosen:
+            raise ValueError("give at least one group; use 'everyone' to let every user read it")
+        if self.manifest.document(target) is not None:
+            files = self.manifest.files_of(target)
+        else:
+            path = str(Path(target).expanduser().resolve())
+            files = [f for f in self.manifest.all_files() if f.path == path or f.path.startswith(path.rstrip("/") + "/")]
+        if not files:
+            self.audit.append(user=user.name, role=ADMIN, action="acl_change", target=target, groups=chosen,
+                              outcome="not_found")
+            raise DocumentNotFound(
+                f"nothing ingested at {target!r}: give a document id (`kura docs`) or a path that was ingested"
+            )
+        from ingest.pipeline import set_groups
+
+        changed = set_groups(self.index, [f.path for f in files], chosen)
+        self.audit.append(
+            user=user.name, role=ADMIN, action="acl_change", target=target, groups=chosen,
+            previous=sorted({g for f in files for g in f.groups}), files=[f.path for f in files],
+            documents=sorted({f.doc_id for f in files}), outcome="changed",
+        )
+        return changed
+
+    def passage(self, user: User, chunk_id: str, as_admin: bool = False) -> Passage:
+        """One chunk for a preview, fetched again with the caller's current groups in the query."""
+        groups = self._groups_for(user, as_admin)
+        hit = self.index.store.chunk(chunk_id, groups)
+        role = ADMIN if as_admin else EMPLOYEE
+        if hit is None:
+            self.audit.append(user=user.name, role=role, action="passage_view", chunks=[chunk_id], outcome="refused")
+            raise DocumentNotFound(f"no passage {chunk_id} among the documents you may read")
+        self.audit.append(user=user.name, role=role, action="passage_view", chunks=[chunk_id], documents=[hit.doc_id])
+        return Passage.from_hit(hit)
+
+    def document_chunks(self, user: User, doc_id: str, as_admin: bool = False) -> list[Passage]:
+        """Every chunk of a document, in order, only if the caller's groups may read it."""
+        groups = self._groups_for(user, as_admin)
+        hits = self.index.store.chunks_of(doc_id, groups)
+        role = ADMIN if as_admin else EMPLOYEE
+        if not hits:
+            self.audit.append(user=user.name, role=role, action="document_view", documents=[doc_id], outcome="refused")
+            raise DocumentNotFound(f"no document {doc_id} among the documents you may read")
+        self.audit.append(user=user.name, role=role, action="document_view", documents=[doc_id],
+                          chunks=[h.id for h in hits])
+        return [Passage.from_hit(h) for h in hits]
+
+    def export_answer(self, user: User, answer: Answer, as_admin: bool = False) -> str:
+        """The answer and its citations as Markdown. Every cited chunk is re-checked against the
+        caller's groups now: if one is no longer readable, nothing is exported."""
+        groups = self._groups_for(user, as_admin)
+        role = ADMIN if as_admin else EMPLOYEE
+        chunk_ids = [cid for c in answer.context for cid in c.chunk_ids]
+        unreadable = [cid for cid in chunk_ids if self.index.store.chunk(cid, groups) is None]
+        if unreadable:
+            self.audit.append(user=user.name, role=role, action="export", query=answer.question,
+                              chunks=chunk_ids, outcome="refused", unreadable=unreadable)
+            raise AccessDenied(
+                f"{user.name} may no longer read {len(unreadable)} of the passages this answer used; ask again"
+            )
+        lines = [f"# {answer.question}", "", answer.text.strip(), ""]
+        if answer.context:
+            lines += ["## Sources", ""] + [f"[{c.number}] {c.passage.location}" for c in answer.citations()]
+        self.audit.append(user=user.name, role=role, action="export", query=answer.question, answer=answer.text,
+                          chunks=chunk_ids, documents=sorted({c.passage.doc_id for c in answer.context}))
+        return "\n".join(lines) + "\n"
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
         if "manifest" in self.__dict__:
             self.manifest.close()
+        if "feedback_book" in self.__dict__:
+            self.feedback_book.close()

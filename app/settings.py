@@ -35,6 +35,13 @@ class KuraSettings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     collection: str = "kura_chunks"
+    qdrant_shards: int = 1  # server mode: shards of a new collection (one per node is a start)
+    qdrant_replicas: int = 1  # server mode: copies of each shard (2+ survives a node loss)
+
+    # Operations: Prometheus endpoint (None: off) and logs (JSON lines under logs_dir).
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_json: bool = True
 
     # Models: empty means "the packaged default" (see models/registry.py).
     embedder_path: Path | None = None
@@ -46,6 +53,9 @@ class KuraSettings(BaseSettings):
     llm_timeout_s: float = 120.0
     llm_threads: int | None = None  # None: chosen from the core count (models/llm.py)
     llm_gpu_layers: int = -1  # -1: everything, when the build and the machine have a GPU
+    llm_model: str | None = None  # with llm_url: the model id the server should use
+    llm_api_key: str | None = None  # with llm_url: sent as a Bearer token, if the server wants one
+    llm_queue_limit: int = 16  # questions that may wait for the model; more get "busy, position N"
     reranker_path: Path | None = None
 
     # Ingestion and chunking.
@@ -58,6 +68,15 @@ class KuraSettings(BaseSettings):
     search_top_k: int = 8
     context_passages: int = 5
     min_relevance: float = 0.0  # 0 disables the relevance floor
+    # Hybrid search and its relevance floor (retrieval/search.py, README "Retrieval quality").
+    embedder_languages: tuple[str, ...] = ("en",)  # a query in another language skips dense search
+    sparse_japanese: str = "sudachi"  # sudachi | bigram | qdrant
+    fusion: str = "rrf"  # rrf | dbsf | rrf:DENSE_WEIGHT,SPARSE_WEIGHT
+    rerank_top_n: int = 20
+    # A passage reaches the LLM only if one raw signal clears its floor (fused scores are ranks):
+    min_term_coverage: float = 0.5  # share of the question's terms found in the passage
+    min_dense_score: float = 0.45  # query/passage cosine, when the embedder covers the language
+    min_rerank_score: float | None = None  # with a reranker: its score, model-specific
 
     # UI.
     ui_host: str = "127.0.0.1"
@@ -116,6 +135,11 @@ class KuraSettings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def models_manifest_path(self) -> Path:
+        """The models an operator added (`kura models add`) and which one is active."""
+        return self.data_dir / "models.json"
 
     @property
     def model_cache_dir(self) -> Path:

@@ -20,11 +20,18 @@ from dataclasses import dataclass
 
 from ingest.parse import Block
 
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u3000-\u303f\uff01-\uff60"
+_CJK = (
+    r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u3000-\u303f\uff01-\uff60"
+)
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _LATIN_WORD = re.compile(rf"[^\s{_CJK}]+")
 # A sentence ends after 。！？ (with any closing bracket), or after . ! ? followed by space.
-_SENTENCE_END = re.compile(rf"(?<=[。！？!?][」』）)])|(?<=[。！？])(?![」』）)])|(?<=[.!?])\s+(?=\S)")
+_SENTENCE_END = re.compile(
+    r"(?<=[。！？!?][」』）)])|(?<=[。！？])(?![」』）)])|(?<=[.!?])\s+(?=\S)"
+)
+
+# A block whose last sentence ends like this is complete; otherwise the next line continues it.
+_SENTENCE_CLOSED = re.compile(r"[。！？!?.:;：；」』）)]$")
 
 
 def estimate_tokens(text: str) -> int:
@@ -98,7 +105,9 @@ def _hard_split(sentence: str, max_tokens: int) -> list[str]:
     return pieces
 
 
-def chunk_blocks(blocks: list[Block], max_tokens: int = 200, overlap_tokens: int = 30) -> list[ChunkPiece]:
+def chunk_blocks(
+    blocks: list[Block], max_tokens: int = 200, overlap_tokens: int = 30
+) -> list[ChunkPiece]:
     if max_tokens < 16:
         raise ValueError(f"max_tokens must be at least 16, not {max_tokens}")
     if not 0 <= overlap_tokens < max_tokens // 2:
@@ -108,7 +117,18 @@ def chunk_blocks(blocks: list[Block], max_tokens: int = 200, overlap_tokens: int
     headings: list[tuple[int, str]] = []  # (level, title) of the current section
     section: list[_Unit] = []
 
+    carry: _Unit | None = None  # an unfinished sentence waiting for the next line (PDF lines)
+
+    def add(sentences: list[str], page: int | None) -> None:
+        for sentence in sentences:
+            for part in _hard_split(sentence, max_tokens):
+                section.append(_Unit(part, page, estimate_tokens(part)))
+
     def flush() -> None:
+        nonlocal carry
+        if carry is not None:
+            add([carry.text], carry.page)
+            carry = None
         if section:
             pieces.extend(_pack(section, tuple(t for _, t in headings), max_tokens, overlap_tokens))
             section.clear()
@@ -123,16 +143,32 @@ def chunk_blocks(blocks: list[Block], max_tokens: int = 200, overlap_tokens: int
             flush()
             pieces.extend(_pack_table(block, tuple(t for _, t in headings), max_tokens))
             continue
-        for sentence in split_sentences(block.text):
-            for part in _hard_split(sentence, max_tokens):
-                section.append(_Unit(part, block.page, estimate_tokens(part)))
+        text, first_page = block.text, block.page
+        if carry is not None:  # the previous line ended mid-sentence: this line continues it
+            text, first_page = join_text(carry.text, text), carry.page
+            carry = None
+        sentences = split_sentences(text)
+        last = sentences[-1] if sentences else ""
+        if (
+            block.kind == "text"
+            and last
+            and not _SENTENCE_CLOSED.search(last)
+            and estimate_tokens(last) < max_tokens
+        ):
+            carry = _Unit(sentences.pop(), first_page if len(sentences) == 0 else block.page, 0)
+        add(sentences[:1], first_page)
+        add(sentences[1:], block.page)
     flush()
     if not pieces and headings:  # a document of headings only still deserves to be found
-        pieces.append(ChunkPiece(" ".join(t for _, t in headings), (), blocks[0].page, blocks[0].page))
+        pieces.append(
+            ChunkPiece(" ".join(t for _, t in headings), (), blocks[0].page, blocks[0].page)
+        )
     return pieces
 
 
-def _pack(units: list[_Unit], heading_path: tuple[str, ...], max_tokens: int, overlap: int) -> list[ChunkPiece]:
+def _pack(
+    units: list[_Unit], heading_path: tuple[str, ...], max_tokens: int, overlap: int
+) -> list[ChunkPiece]:
     out: list[ChunkPiece] = []
     start = 0
     while start < len(units):
@@ -145,7 +181,9 @@ def _pack(units: list[_Unit], heading_path: tuple[str, ...], max_tokens: int, ov
         for unit in window:
             text = join_text(text, unit.text)
         pages = [u.page for u in window if u.page is not None]
-        out.append(ChunkPiece(text, heading_path, min(pages, default=None), max(pages, default=None)))
+        out.append(
+            ChunkPiece(text, heading_path, min(pages, default=None), max(pages, default=None))
+        )
         if end >= len(units):
             break
         # Step back over whole sentences worth at most `overlap` tokens, always advancing.

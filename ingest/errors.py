@@ -45,3 +45,8 @@ class CorruptFile(IngestError):
 class UnreadableFile(IngestError):
     reason = "file cannot be read"
     hint = "check the file still exists and kura's user may read it"
+
+
+class OcrUnavailable(IngestError):
+    reason = "OCR is needed but not installed"
+    hint = "install tesseract: apt-get install tesseract-ocr tesseract-ocr-jpn poppler-utils"

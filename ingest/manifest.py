@@ -3,9 +3,14 @@
 A *document* is a unique file content (doc_id = sha256 of the bytes); a *path* points at one.
 So a renamed or copied file is a new path to an existing document: no re-embedding.
 
-The journal makes a document swap crash-safe. Before the store un-stages a new version, the
-swap is written here; after the store has done it, the journal row is removed in the same
-transaction that records the new state. `pending_swaps()` on startup lists swaps to replay.
+The manifest is the truth; the store follows it. Two tables make that crash-safe:
+- `journal`: before the store un-stages a new version, the swap is written here; after the
+  store has done it, the row is removed in the same transaction that records the new state.
+  `pending_swaps()` on startup lists swaps to replay.
+- `dirty`: every transaction that changes which paths hold a document marks that document
+  dirty in the same transaction; the mark is cleared once the store's payload (paths, ACL
+  groups) follows, or the document is dropped because no path holds it any more.
+  `dirty_documents()` on startup lists documents to bring in line again.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE TABLE IF NOT EXISTS journal (
     doc_id TEXT PRIMARY KEY,
     record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dirty (
+    doc_id TEXT PRIMARY KEY
 );
 """
 
@@ -92,10 +100,22 @@ class Manifest:
         return _file(row) if row else None
 
     def files_under(self, root: str) -> list[FileRecord]:
-        return [_file(r) for r in self._db.execute("SELECT * FROM files WHERE root = ? ORDER BY path", (root,))]
+        return [
+            _file(r)
+            for r in self._db.execute("SELECT * FROM files WHERE root = ? ORDER BY path", (root,))
+        ]
 
     def files_of(self, doc_id: str) -> list[FileRecord]:
-        return [_file(r) for r in self._db.execute("SELECT * FROM files WHERE doc_id = ? ORDER BY path", (doc_id,))]
+        return [
+            _file(r)
+            for r in self._db.execute(
+                "SELECT * FROM files WHERE doc_id = ? ORDER BY path", (doc_id,)
+            )
+        ]
+
+    def files_by_path(self, root: str) -> dict[str, FileRecord]:
+        """Every file recorded under `root`, by path: one query, so a re-sync only stats files."""
+        return {r.path: r for r in self.files_under(root)}
 
     def all_files(self) -> list[FileRecord]:
         return [_file(r) for r in self._db.execute("SELECT * FROM files ORDER BY path")]
@@ -104,8 +124,15 @@ class Manifest:
     def put_file(db: sqlite3.Connection, record: FileRecord) -> None:
         db.execute(
             "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.path, record.doc_id, record.size, record.mtime_ns, json.dumps(list(record.groups)),
-             record.root, record.ingested_at),
+            (
+                record.path,
+                record.doc_id,
+                record.size,
+                record.mtime_ns,
+                json.dumps(list(record.groups)),
+                record.root,
+                record.ingested_at,
+            ),
         )
 
     @staticmethod
@@ -117,15 +144,27 @@ class Manifest:
         row = self._db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
         return DocumentRecord(*row) if row else None
 
+    def document_ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT doc_id FROM documents")}
+
     def documents(self) -> list[DocumentRecord]:
-        return [DocumentRecord(*r) for r in self._db.execute("SELECT * FROM documents ORDER BY title")]
+        return [
+            DocumentRecord(*r) for r in self._db.execute("SELECT * FROM documents ORDER BY title")
+        ]
 
     @staticmethod
     def put_document(db: sqlite3.Connection, record: DocumentRecord) -> None:
         db.execute(
             "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.doc_id, record.title, record.file_type, record.size, record.chunk_count,
-             record.page_count, record.ingested_at),
+            (
+                record.doc_id,
+                record.title,
+                record.file_type,
+                record.size,
+                record.chunk_count,
+                record.page_count,
+                record.ingested_at,
+            ),
         )
 
     @staticmethod
@@ -145,11 +184,25 @@ class Manifest:
             db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?)", (doc_id, json.dumps(record)))
 
     def pending_swaps(self) -> list[tuple[str, dict]]:
-        return [(d, json.loads(r)) for d, r in self._db.execute("SELECT doc_id, record FROM journal")]
+        return [
+            (d, json.loads(r)) for d, r in self._db.execute("SELECT doc_id, record FROM journal")
+        ]
 
     @staticmethod
     def end_swap(db: sqlite3.Connection, doc_id: str) -> None:
         db.execute("DELETE FROM journal WHERE doc_id = ?", (doc_id,))
+
+    # --- documents whose store payload may lag the manifest ------------------------------
+    @staticmethod
+    def mark_dirty(db: sqlite3.Connection, doc_id: str) -> None:
+        db.execute("INSERT OR IGNORE INTO dirty VALUES (?)", (doc_id,))
+
+    @staticmethod
+    def clear_dirty(db: sqlite3.Connection, doc_id: str) -> None:
+        db.execute("DELETE FROM dirty WHERE doc_id = ?", (doc_id,))
+
+    def dirty_documents(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT doc_id FROM dirty ORDER BY doc_id")]
 
     def close(self) -> None:
         self._db.close()

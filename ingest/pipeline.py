@@ -1,9 +1,22 @@
 """Folder sync: bring the index in line with a folder, file by file, never stopping on one bad file.
 
-For each file: unchanged (same size and mtime as the manifest says) → skipped without reading;
-same content as a document kura already has (a rename, a move, a copy) → the path is added to
-that document, no re-embedding; new content → parse, chunk, embed, stage, swap. Files gone from
-the folder are dropped from the index. Each outcome is one `FileResult` in the `IngestReport`.
+For each file: unchanged (same size, mtime and groups as the manifest says) → skipped after a
+`stat`, without reading it; same content as a document kura already has (a rename, a move, a
+copy) → the path is added to that document, no re-embedding; new content → parse, chunk,
+embed, stage, swap. Files gone from the folder are dropped from the index. Each outcome is one
+`FileResult` in the `IngestReport`.
+
+Throughput: a parse thread reads, hashes, parses and chunks files ahead of the writer, through
+a bounded queue; the writer embeds the chunks of several files in one batch (ONNX and torch
+release the GIL, so parsing and embedding overlap), then stages and swaps each file.
+
+Crash safety (kill -9 at any moment, run again → the state a clean run gives):
+- new chunks are written `staged` (invisible); a journal row is written before they are
+  un-staged and the old version deleted; `recover()` replays journaled swaps and deletes any
+  staged chunk nobody journaled;
+- every manifest change to which paths hold a document marks the document dirty in the same
+  transaction; `recover()` brings the store's payload (paths, groups) in line, or deletes a
+  document no path holds any more.
 
 Usage:
     report = sync_folder(Path("/srv/docs/hr"), groups=("hr",), index=index, on_progress=print)
@@ -14,10 +27,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ingest.chunk import ChunkPiece, chunk_blocks
@@ -25,11 +40,14 @@ from ingest.errors import EmptyFile, FileTooLarge, IngestError, UnreadableFile
 from ingest.manifest import DocumentRecord, FileRecord, Manifest, now
 from ingest.parse import parse_file
 from models.embedder import Embedder
-from retrieval.store import ChunkStore, SparseVec, StoredChunk
+from retrieval.store import ALL_GROUPS, ChunkStore, SparseVec, StoredChunk
 
 log = logging.getLogger(__name__)
 
 _POINT_NAMESPACE = uuid.UUID("6f1c9a52-6b1e-4d0e-9a43-6b75726100aa")
+STAGES = ("read", "parse", "chunk", "embed", "upsert")
+EMBED_BATCH = 64  # chunks per embedder call across files
+_QUEUE_FILES = 8  # parsed files waiting for the writer (bounds memory)
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,7 @@ class IngestReport:
     root: str
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -60,6 +79,10 @@ class IngestReport:
         return sum(r.chunks for r in self.results)
 
     @property
+    def pages(self) -> int:
+        return sum(r.pages for r in self.results)
+
+    @property
     def nothing_ingested(self) -> bool:
         """True when every file failed: the only case `kura ingest` exits non-zero."""
         return bool(self.results) and all(r.status == "failed" for r in self.results)
@@ -67,17 +90,26 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class IngestProgress:
-    """One event per finished file; the CLI renders it as a bar, the UI as st.progress."""
+    """One event per finished file (and one after the unchanged files were skipped); the CLI
+    renders it as a bar, the UI as st.progress. Rate and ETA count only files that needed work."""
 
     files_done: int
     files_total: int
     chunks: int
     current: str
     elapsed_s: float
+    pages: int = 0
+    files_skipped: int = 0  # unchanged files, done by a stat alone
+    stage_s: dict[str, float] = field(default_factory=dict)  # seconds so far per stage (STAGES)
 
     @property
     def rate_files_per_s(self) -> float:
-        return self.files_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        worked = self.files_done - self.files_skipped
+        return worked / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def rate_chunks_per_s(self) -> float:
+        return self.chunks / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def eta_s(self) -> float | None:
@@ -99,7 +131,7 @@ class Index:
 
 
 def list_files(root: Path) -> list[Path]:
-    """Every regular file under `root` (or `root` itself), symlink loops and hidden files skipped."""
+    """Every regular file under `root` (or `root` itself); symlink loops, hidden files skipped."""
     if root.is_file():
         return [root]
     found: list[Path] = []
@@ -112,12 +144,39 @@ def list_files(root: Path) -> list[Path]:
 
 
 def recover(index: Index) -> int:
-    """Finish swaps a crash interrupted, then drop staged chunks nobody committed."""
+    """Bring the store in line with the manifest after a crash. Returns how many swaps it finished.
+
+    Idempotent and cheap when nothing was interrupted (three small queries and one delete)."""
     pending = index.manifest.pending_swaps()
-    for doc_id, record in pending:
-        _finish_swap(index, doc_id, record)
+    for doc_id, swap in pending:
+        _finish_swap(index, doc_id, swap, verify=True)
     index.store.delete_staged()
+    for doc_id in index.manifest.dirty_documents():
+        _settle(index, doc_id)
     return len(pending)
+
+
+# --- the sync ------------------------------------------------------------------------------
+@dataclass
+class _Candidate:
+    """A file whose stat differs from the manifest: it must at least be read and hashed."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    previous: FileRecord | None
+
+
+@dataclass
+class _Prepared:
+    """What the parse thread hands the writer for one file."""
+
+    candidate: _Candidate
+    record: FileRecord | None = None  # None: failed before the content was known
+    pieces: list[ChunkPiece] | None = None  # None: content kura already has (or will have)
+    pages: int = 0
+    failure: FileResult | None = None
+    stage_s: dict[str, float] = field(default_factory=dict)
 
 
 def sync_folder(
@@ -132,18 +191,49 @@ def sync_folder(
         raise FileNotFoundError(f"{root} does not exist")
     recover(index)
     started = time.monotonic()
+    acl = tuple(sorted(set(groups)))
     report = IngestReport(root=str(root))
     files = list_files(root)
-    seen: set[str] = set()
-    for position, path in enumerate(files, start=1):
-        seen.add(str(path))
-        result = _sync_file(path, root, tuple(sorted(set(groups))), index)
-        report.results.append(result)
-        if result.status == "failed":
-            log.warning("%s: %s (%s)", path, result.reason, result.hint)
+    known = index.manifest.files_by_path(str(root))
+    candidates: list[_Candidate] = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            report.results.append(_failed(path, UnreadableFile(exc.strerror or str(exc))))
+            continue
+        previous = known.get(str(path)) or index.manifest.file(str(path))
+        if (
+            previous
+            and previous.size == stat.st_size
+            and previous.mtime_ns == stat.st_mtime_ns
+            and previous.groups == acl
+        ):
+            report.results.append(FileResult(str(path), "unchanged"))
+        else:
+            candidates.append(_Candidate(path, stat.st_size, stat.st_mtime_ns, previous))
+    skipped = len(report.results)
+
+    def progress(current: str) -> None:
         if on_progress:
-            on_progress(IngestProgress(position, len(files), report.chunks, str(path), time.monotonic() - started))
+            on_progress(
+                IngestProgress(
+                    len(report.results),
+                    len(files),
+                    report.chunks,
+                    current,
+                    time.monotonic() - started,
+                    pages=report.pages,
+                    files_skipped=skipped,
+                    stage_s=dict(report.stage_s),
+                )
+            )
+
+    progress(str(root))
+    if candidates:
+        _Writer(index, root, acl, report, progress).run(candidates)
     if remove_missing:
+        seen = {str(p) for p in files}
         for record in index.manifest.files_under(str(root)):
             if record.path not in seen:
                 remove_path(index, record.path)
@@ -152,70 +242,286 @@ def sync_folder(
     return report
 
 
-def _sync_file(path: Path, root: Path, groups: tuple[str, ...], index: Index) -> FileResult:
+class _Writer:
+    """Consumes prepared files in order: links, batches embeddings across files, swaps."""
+
+    def __init__(
+        self,
+        index: Index,
+        root: Path,
+        acl: tuple[str, ...],
+        report: IngestReport,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.index, self.root, self.acl, self.report, self.progress = (
+            index,
+            root,
+            acl,
+            report,
+            progress,
+        )
+        self.pending: list[_Prepared] = []
+
+    def run(self, candidates: list[_Candidate]) -> None:
+        handoff: queue.Queue[_Prepared | BaseException | None] = queue.Queue(maxsize=_QUEUE_FILES)
+        stop = threading.Event()
+        known_docs = self.index.manifest.document_ids()
+        worker = threading.Thread(
+            target=_parse_ahead,
+            args=(candidates, self.root, self.acl, self.index, known_docs, handoff, stop),
+            name="kura-parse",
+            daemon=True,
+        )
+        worker.start()
+        try:
+            while True:
+                try:
+                    item = handoff.get_nowait()
+                except queue.Empty:
+                    self._flush()  # embed what is ready while the parser works on the next file
+                    item = handoff.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                self._take(item)
+            self._flush()
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+
+    def _take(self, item: _Prepared) -> None:
+        for stage, seconds in item.stage_s.items():
+            self.report.stage_s[stage] += seconds
+        if item.failure is not None:
+            self._done(item.failure)
+        elif item.pieces is not None:
+            self.pending.append(item)
+            if sum(len(p.pieces or ()) for p in self.pending) >= EMBED_BATCH:
+                self._flush()
+        else:
+            self._link_or_parse(item)
+
+    def _link_or_parse(self, item: _Prepared) -> None:
+        assert item.record is not None
+        doc_id = item.record.doc_id
+        if any(p.record is not None and p.record.doc_id == doc_id for p in self.pending):
+            self._flush()  # the copy this file duplicates must be committed first
+        if self.index.manifest.document(doc_id) is None:
+            # The content was known when parsing began but a swap in this run replaced it.
+            self.pending.append(_parse_prepared(item, self.index))
+            self._flush()
+            return
+        previous = item.candidate.previous.doc_id if item.candidate.previous else None
+        _link_path(self.index, item.record, previous)
+        same = (
+            previous == doc_id
+            and item.candidate.previous is not None
+            and item.candidate.previous.groups == self.acl
+        )
+        self._done(FileResult(str(item.candidate.path), "unchanged" if same else "linked"))
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        ready = [p for p in batch if p.failure is None and p.pieces]
+        texts = [piece.embedding_text() for p in ready for piece in p.pieces or ()]
+        vectors: list[list[float]] = []
+        sparse: list[SparseVec | None] = []
+        if texts:
+            t0 = time.monotonic()
+            vectors = self.index.embedder.embed_documents(texts)
+            encode = self.index.encode_sparse
+            sparse = [encode(t) for t in texts] if encode else [None] * len(texts)
+            self.report.stage_s["embed"] += time.monotonic() - t0
+        offset = 0
+        for item in batch:
+            if item.failure is not None:
+                self._done(item.failure)
+                continue
+            n = len(item.pieces or ())
+            t0 = time.monotonic()
+            result = _swap_in(
+                item, vectors[offset : offset + n], sparse[offset : offset + n], self.index
+            )
+            self.report.stage_s["upsert"] += time.monotonic() - t0
+            offset += n
+            self._done(result)
+
+    def _done(self, result: FileResult) -> None:
+        self.report.results.append(result)
+        if result.status == "failed":
+            log.warning("%s: %s (%s)", result.path, result.reason, result.hint)
+        self.progress(result.path)
+
+
+def _parse_ahead(
+    candidates: list[_Candidate],
+    root: Path,
+    acl: tuple[str, ...],
+    index: Index,
+    known_docs: set[str],
+    handoff: queue.Queue,
+    stop: threading.Event,
+) -> None:
+    """The parse thread: read + hash every candidate, parse + chunk content nobody has yet.
+    Never touches the manifest or the store (the writer thread owns both)."""
+    dispatched: set[str] = set()
     try:
-        stat = path.stat()
-        known = index.manifest.file(str(path))
-        if known and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns and known.groups == groups:
-            return FileResult(str(path), "unchanged")
-        if stat.st_size == 0:
+        for candidate in candidates:
+            item = _read(candidate, root, acl, index)
+            if item.record is not None and item.failure is None:
+                doc_id = item.record.doc_id
+                if doc_id not in known_docs and doc_id not in dispatched:
+                    item = _parse_prepared(item, index)
+                    dispatched.add(doc_id)
+            while not stop.is_set():
+                try:
+                    handoff.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+    except BaseException as exc:  # an internal bug: crash the sync loudly, in the writer's thread
+        handoff.put(exc)
+        return
+    handoff.put(None)
+
+
+def _read(candidate: _Candidate, root: Path, acl: tuple[str, ...], index: Index) -> _Prepared:
+    item = _Prepared(candidate)
+    t0 = time.monotonic()
+    try:
+        if candidate.size == 0:
             raise EmptyFile("the file is zero bytes")
-        if stat.st_size > index.max_file_bytes:
-            raise FileTooLarge(f"{stat.st_size / 1e6:.1f} MB > {index.max_file_bytes / 1e6:.0f} MB")
-        data = path.read_bytes()
+        if candidate.size > index.max_file_bytes:
+            raise FileTooLarge(
+                f"{candidate.size / 1e6:.1f} MB > {index.max_file_bytes / 1e6:.0f} MB"
+            )
+        data = candidate.path.read_bytes()
     except IngestError as exc:
-        return FileResult(str(path), "failed", reason=str(exc), hint=exc.hint)
+        item.failure = _failed(candidate.path, exc)
+        return item
     except OSError as exc:
-        err = UnreadableFile(exc.strerror or str(exc))
-        return FileResult(str(path), "failed", reason=str(err), hint=err.hint)
-
+        item.failure = _failed(candidate.path, UnreadableFile(exc.strerror or str(exc)))
+        return item
     doc_id = hashlib.sha256(data).hexdigest()
-    record = FileRecord(str(path), doc_id, stat.st_size, stat.st_mtime_ns, groups, str(root), now())
-    previous = known.doc_id if known else None
-    if index.manifest.document(doc_id) is not None:
-        _link_path(index, record, previous)
-        return FileResult(str(path), "linked")
-    try:
-        return _ingest_new(path, record, previous, index)
-    except IngestError as exc:
-        return FileResult(str(path), "failed", reason=str(exc), hint=exc.hint)
-
-
-def _ingest_new(path: Path, record: FileRecord, previous: str | None, index: Index) -> FileResult:
-    parsed = parse_file(path)
-    pieces = chunk_blocks(parsed.blocks, index.chunk_tokens, index.overlap_tokens)
-    if not pieces:
-        raise EmptyFile()
-    groups = sorted(set(record.groups) | set(index.manifest.groups_of(record.doc_id)))
-    stored = _embed(pieces, path, record, groups, index)
-    index.store.upsert(stored)
-    document = DocumentRecord(
-        record.doc_id, path.name, path.suffix.lower().lstrip("."), record.size, len(pieces), parsed.page_count, now()
+    # Size and mtime as stat saw them before the read: if the file changes meanwhile, the next
+    # sync sees a different stat and reads it again.
+    item.record = FileRecord(
+        str(candidate.path), doc_id, candidate.size, candidate.mtime_ns, acl, str(root), now()
     )
-    replaces = [previous] if previous and _last_path_of(index, previous, record.path) else []
-    swap = {"file": record.__dict__, "document": document.__dict__, "replaces": replaces}
+    item.stage_s["read"] = time.monotonic() - t0
+    return item
+
+
+def _parse_prepared(item: _Prepared, index: Index) -> _Prepared:
+    path = item.candidate.path
+    try:
+        t0 = time.monotonic()
+        parsed = parse_file(path)
+        t1 = time.monotonic()
+        pieces = chunk_blocks(parsed.blocks, index.chunk_tokens, index.overlap_tokens)
+        item.stage_s["parse"] = item.stage_s.get("parse", 0.0) + t1 - t0
+        item.stage_s["chunk"] = item.stage_s.get("chunk", 0.0) + time.monotonic() - t1
+        if not pieces:
+            raise EmptyFile()
+    except IngestError as exc:
+        item.failure = _failed(path, exc)
+        return item
+    item.pieces, item.pages = pieces, parsed.page_count
+    return item
+
+
+def _failed(path: Path, exc: IngestError) -> FileResult:
+    return FileResult(str(path), "failed", reason=str(exc), hint=exc.hint)
+
+
+# --- swaps, links and removals: each leaves a journal row or a dirty mark until the store follows
+def _swap_in(item: _Prepared, vectors: list[list[float]], sparse: list, index: Index) -> FileResult:
+    """Stage the new chunks, journal the swap, then un-stage them and drop what they replace."""
+    record, pieces, path = item.record, item.pieces or [], item.candidate.path
+    assert record is not None
+    if (
+        index.manifest.document(record.doc_id) is not None
+    ):  # a duplicate committed earlier in this batch
+        previous_doc = item.candidate.previous.doc_id if item.candidate.previous else None
+        _link_path(index, record, previous_doc)
+        return FileResult(str(path), "linked")
+    groups = sorted(set(record.groups))
+    stored = _stored_chunks(pieces, vectors, sparse, path, record, groups)
+    index.store.upsert(stored)
+    previous = item.candidate.previous.doc_id if item.candidate.previous else None
+    document = DocumentRecord(
+        record.doc_id,
+        path.name,
+        path.suffix.lower().lstrip("."),
+        record.size,
+        len(pieces),
+        item.pages,
+        now(),
+    )
+    replaces = (
+        [previous]
+        if previous and previous != record.doc_id and _last_path_of(index, previous, record.path)
+        else []
+    )
+    swap = {
+        "file": record.__dict__,
+        "document": document.__dict__,
+        "replaces": replaces,
+        "previous": previous,
+    }
     index.manifest.begin_swap(record.doc_id, swap)
     _finish_swap(index, record.doc_id, swap)
-    return FileResult(str(path), "ingested", chunks=len(pieces), pages=parsed.page_count)
+    return FileResult(str(path), "ingested", chunks=len(pieces), pages=item.pages)
 
 
-def _finish_swap(index: Index, doc_id: str, swap: dict) -> None:
-    """Idempotent: un-stage the new chunks, drop replaced documents, record the new state."""
+def _finish_swap(index: Index, doc_id: str, swap: dict, verify: bool = False) -> None:
+    """Idempotent: un-stage the new chunks, drop replaced documents, record the new state.
+
+    `verify` (on recovery): if the store lost staged chunks the journal promised (power loss
+    before the store's WAL reached the disk), forget the file instead of recording a document
+    with missing chunks; the next sync ingests it again."""
     index.store.commit_document(doc_id, swap["replaces"])
     file = FileRecord(**{**swap["file"], "groups": tuple(swap["file"]["groups"])})
+    document = DocumentRecord(**swap["document"])
+    previous = swap.get("previous")
+    complete = not verify or len(index.store.chunks_of(doc_id, ALL_GROUPS)) == document.chunk_count
     with index.manifest.transaction() as db:
         for old in swap["replaces"]:
             Manifest.drop_document(db, old)
-        Manifest.put_document(db, DocumentRecord(**swap["document"]))
-        Manifest.put_file(db, file)
+        if complete:
+            Manifest.put_document(db, document)
+            Manifest.put_file(db, file)
+        else:
+            log.warning(
+                "store lost chunks of %s during a crash; %s will be ingested again",
+                doc_id,
+                file.path,
+            )
+            Manifest.drop_file(db, file.path)
+            Manifest.mark_dirty(db, doc_id)
+        if previous and previous not in swap["replaces"]:
+            Manifest.mark_dirty(db, previous)  # it lost this path: its payload must follow
         Manifest.end_swap(db, doc_id)
+    for dirty in (previous, None if complete else doc_id):
+        if dirty and dirty not in swap["replaces"]:
+            _settle(index, dirty)
 
 
-def _embed(pieces: list[ChunkPiece], path: Path, record: FileRecord, groups: list[str], index: Index) -> list[StoredChunk]:
-    texts = [p.embedding_text() for p in pieces]
-    vectors = index.embedder.embed_documents(texts)
+def _stored_chunks(
+    pieces: list[ChunkPiece],
+    vectors: list[list[float]],
+    sparse: list,
+    path: Path,
+    record: FileRecord,
+    groups: list[str],
+) -> list[StoredChunk]:
     stored = []
-    for position, (piece, text, vector) in enumerate(zip(pieces, texts, vectors, strict=True)):
+    for position, (piece, vector, sparse_vec) in enumerate(
+        zip(pieces, vectors, sparse, strict=True)
+    ):
         payload = {
             "doc_id": record.doc_id,
             "chunk_index": position,
@@ -231,9 +537,8 @@ def _embed(pieces: list[ChunkPiece], path: Path, record: FileRecord, groups: lis
             "acl_groups": groups,
             "staged": True,
         }
-        sparse = index.encode_sparse(text) if index.encode_sparse else None
         point_id = str(uuid.uuid5(_POINT_NAMESPACE, f"{record.doc_id}:{position}"))
-        stored.append(StoredChunk(point_id, vector, sparse, payload))
+        stored.append(StoredChunk(point_id, vector, sparse_vec, payload))
     return stored
 
 
@@ -242,12 +547,15 @@ def _last_path_of(index: Index, doc_id: str, leaving: str) -> bool:
 
 
 def _link_path(index: Index, record: FileRecord, previous: str | None) -> None:
-    """Point `record.path` at an existing document (rename, move or duplicate content)."""
+    """Point `record.path` at an existing document (rename, move, duplicate content, new groups)."""
     with index.manifest.transaction() as db:
         Manifest.put_file(db, record)
-    _refresh_document_payload(index, record.doc_id)
+        Manifest.mark_dirty(db, record.doc_id)
+        if previous and previous != record.doc_id:
+            Manifest.mark_dirty(db, previous)
+    _settle(index, record.doc_id)
     if previous and previous != record.doc_id:
-        _release(index, previous)
+        _settle(index, previous)
 
 
 def remove_path(index: Index, path: str) -> None:
@@ -256,41 +564,53 @@ def remove_path(index: Index, path: str) -> None:
         return
     with index.manifest.transaction() as db:
         Manifest.drop_file(db, path)
-    _release(index, known.doc_id)
+        Manifest.mark_dirty(db, known.doc_id)
+    _settle(index, known.doc_id)
 
 
-def _release(index: Index, doc_id: str) -> None:
-    """Drop a document no path holds any more; otherwise refresh its paths and groups."""
-    if index.manifest.files_of(doc_id):
-        _refresh_document_payload(index, doc_id)
+def _settle(index: Index, doc_id: str) -> None:
+    """Make the store follow the manifest for one document, then clear its dirty mark:
+    refresh its paths and groups, or delete it when no path holds it any more. Idempotent."""
+    files = index.manifest.files_of(doc_id)
+    if files:
+        # The first path (sorted) names the document, as in a clean run: a rename renames it.
+        groups = sorted({g for f in files for g in f.groups})
+        first = Path(files[0].path)
+        index.store.set_document_payload(
+            doc_id,
+            {
+                "paths": [f.path for f in files],
+                "source_path": str(first),
+                "title": first.name,
+                "acl_groups": groups,
+            },
+        )
+        with index.manifest.transaction() as db:
+            document = index.manifest.document(doc_id)
+            if document is not None and document.title != first.name:
+                Manifest.put_document(db, replace(document, title=first.name))
+            Manifest.clear_dirty(db, doc_id)
         return
     index.store.delete_documents([doc_id])
     with index.manifest.transaction() as db:
         Manifest.drop_document(db, doc_id)
-
-
-def _refresh_document_payload(index: Index, doc_id: str) -> None:
-    files = index.manifest.files_of(doc_id)
-    if not files:
-        return
-    index.store.set_document_payload(
-        doc_id,
-        {"paths": [f.path for f in files], "source_path": files[0].path, "acl_groups": index.manifest.groups_of(doc_id)},
-    )
+        Manifest.clear_dirty(db, doc_id)
 
 
 def set_groups(index: Index, paths: Iterable[str], groups: Sequence[str]) -> int:
     """Change who may read the given paths, without re-embedding. Returns how many changed."""
     changed = 0
     docs: set[str] = set()
-    for path in paths:
-        known = index.manifest.file(path)
-        if known is None:
-            continue
-        with index.manifest.transaction() as db:
-            Manifest.put_file(db, FileRecord(**{**known.__dict__, "groups": tuple(sorted(set(groups)))}))
-        docs.add(known.doc_id)
-        changed += 1
+    acl = tuple(sorted(set(groups)))
+    with index.manifest.transaction() as db:
+        for path in paths:
+            known = index.manifest.file(path)
+            if known is None:
+                continue
+            Manifest.put_file(db, FileRecord(**{**known.__dict__, "groups": acl}))
+            Manifest.mark_dirty(db, known.doc_id)
+            docs.add(known.doc_id)
+            changed += 1
     for doc_id in docs:
-        _refresh_document_payload(index, doc_id)
+        _settle(index, doc_id)
     return changed

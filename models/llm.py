@@ -1,7 +1,9 @@
-"""The local LLM: llama.cpp in-process through llama-cpp-python, streaming tokens.
+"""The local LLM: llama.cpp in-process through llama-cpp-python, streaming tokens, on the GPU
+when the build and the machine have one, on the CPU otherwise.
 
 Usage:
     llm = LlamaCppLLM(Path("model.gguf"), context_tokens=4096)
+    print(llm.runtime.reason)
     for token in llm.stream(messages, max_tokens=256): print(token, end="")
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,26 +21,44 @@ from pathlib import Path
 from typing import Protocol
 
 from app import offline  # noqa: F401  (OMP_WAIT_POLICY must be set before llama_cpp loads)
-from models.registry import ModelMissing
+from models.errors import ModelInvalid, ModelMissing
+from models.gguf import read_gguf
+from models.registry import check_llm_file
 
 log = logging.getLogger(__name__)
 
 
 class LLM(Protocol):
-    name: str
+    """What the service needs from an LLM: llama.cpp in-process or an OpenAI-compatible server."""
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float) -> Iterator[str]: ...
+    name: str
+    runtime: RuntimeInfo
+
+    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0) -> Iterator[str]: ...
 
 
 @dataclass(frozen=True)
 class RuntimeInfo:
     """What the LLM runs on and why, for `kura doctor` and the admin page."""
 
-    device: str  # "cpu" or "cuda"
+    device: str  # "cpu", "cuda" or "server"
     reason: str
     threads: int
     threads_batch: int
-    gpu_layers: int
+    gpu_layers: int  # layers asked to be offloaded (-1: all)
+    gpu_name: str | None = None
+    gpu_vram_mib: int | None = None
+    layers_offloaded: str | None = None  # "31/31" when known
+
+    def describe(self) -> str:
+        parts = [f"{self.device}: {self.reason}"]
+        if self.gpu_name:
+            parts.append(f"GPU {self.gpu_name}" + (f" ({self.gpu_vram_mib} MiB)" if self.gpu_vram_mib else ""))
+        if self.layers_offloaded:
+            parts.append(f"layers offloaded {self.layers_offloaded}")
+        if self.device == "cpu":
+            parts.append(f"threads {self.threads} (prompt {self.threads_batch})")
+        return "; ".join(parts)
 
 
 def cpu_threads(configured: int | None = None) -> tuple[int, int]:
@@ -49,60 +71,124 @@ def cpu_threads(configured: int | None = None) -> tuple[int, int]:
     return max(1, cores - 1), cores
 
 
-def detect_runtime(gpu_layers: int, threads: int | None) -> RuntimeInfo:
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    vram_mib: int | None
+
+
+def visible_gpus() -> list[GpuInfo]:
+    """NVIDIA GPUs this process may use, via nvidia-smi (no CUDA import needed)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return []
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        out = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        name, _, vram = line.partition(",")
+        gpus.append(GpuInfo(name.strip(), int(vram) if vram.strip().isdigit() else None))
+    return gpus
+
+
+def build_supports_gpu() -> bool:
     import llama_cpp
 
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def detect_runtime(gpu_layers: int, threads: int | None, block_count: int | None = None) -> RuntimeInfo:
+    """Full GPU offload when this llama.cpp build has a GPU backend and a GPU is visible; else CPU."""
     n_threads, n_batch = cpu_threads(threads)
-    if not llama_cpp.llama_supports_gpu_offload():
-        return RuntimeInfo("cpu", "this llama.cpp build has no GPU support (CPU build)", n_threads, n_batch, 0)
+    if not build_supports_gpu():
+        return RuntimeInfo("cpu", "this llama.cpp build has no GPU support (CPU build; see docs/llm.md "
+                           "for the CUDA build)", n_threads, n_batch, 0)
     if gpu_layers == 0:
         return RuntimeInfo("cpu", "GPU offload disabled by KURA_LLM_GPU_LAYERS=0", n_threads, n_batch, 0)
-    return RuntimeInfo("cuda", "llama.cpp built with GPU support; offloading layers", n_threads, n_batch, gpu_layers)
+    gpus = visible_gpus()
+    if not gpus and shutil.which("nvidia-smi") is not None:
+        return RuntimeInfo("cpu", "llama.cpp has GPU support but nvidia-smi sees no GPU "
+                           "(check CUDA_VISIBLE_DEVICES and the driver)", n_threads, n_batch, 0)
+    total = block_count + 1 if block_count else None  # + the output layer
+    asked = total if gpu_layers < 0 else gpu_layers
+    offloaded = f"{min(asked, total)}/{total}" if total and asked else None
+    gpu = gpus[0] if gpus else None
+    return RuntimeInfo("cuda", "llama.cpp built with GPU support and a GPU is visible", n_threads, n_batch,
+                       gpu_layers, gpu.name if gpu else None, gpu.vram_mib if gpu else None, offloaded)
 
 
 class LlamaCppLLM:
     """One llama.cpp model in this process. Calls are serialised: a llama.cpp context serves one
-    sequence at a time, so concurrent askers queue on the lock (models/queue.py adds fairness)."""
+    sequence at a time, so concurrent askers queue (models/queue.py adds fairness and a bound).
+    Consecutive prompts that start alike (the system prompt) reuse the KV cache of the common
+    prefix: llama-cpp-python compares the new prompt's tokens with the evaluated ones."""
 
     def __init__(self, path: Path, context_tokens: int = 4096, threads: int | None = None, gpu_layers: int = -1) -> None:
         if not path.is_file():
-            raise ModelMissing(f"LLM file {path} does not exist")
+            raise ModelMissing(f"LLM file {path} does not exist; check KURA_LLM_PATH or `kura models list`")
+        info = read_gguf(path)
+        self.runtime = detect_runtime(gpu_layers, threads, info.block_count)
+        check_llm_file(path, need_chat_template=True, on_gpu=self.runtime.device == "cuda")
         import llama_cpp
 
         self.name = path.name
-        self.runtime = detect_runtime(gpu_layers, threads)
+        self.path = path
+        self.context_tokens = min(context_tokens, info.context_length or context_tokens)
         self._lock = threading.Lock()
         try:
             self._llama = llama_cpp.Llama(
                 model_path=str(path),
-                n_ctx=context_tokens,
+                n_ctx=self.context_tokens,
                 n_threads=self.runtime.threads,
                 n_threads_batch=self.runtime.threads_batch,
                 n_gpu_layers=self.runtime.gpu_layers,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelMissing(
+            raise ModelInvalid(
                 f"llama.cpp could not load {path}: {exc}. Check the file is a complete GGUF "
                 "model (compare its sha256 with the publisher's) and that it fits in memory"
             ) from exc
-        self.context_tokens = context_tokens
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0) -> Iterator[str]:
-        """Yield answer text as llama.cpp produces it; stop at `max_tokens` or `timeout_s`."""
+        """Yield answer text as llama.cpp produces it; stop at `max_tokens` or `timeout_s`.
+        Closing the generator (the reader left) stops generation and frees the model."""
         deadline = time.monotonic() + timeout_s
         with self._lock:
             chunks = self._llama.create_chat_completion(
                 messages=list(messages), max_tokens=max_tokens, stream=True, temperature=0.1, seed=0,
                 repeat_penalty=1.15,  # tiny models loop without it
             )
-            for chunk in chunks:
-                delta = chunk["choices"][0].get("delta", {}).get("content")  # type: ignore[index]
-                if delta:
-                    yield delta
-                if time.monotonic() > deadline:
-                    log.warning("answer stopped at the %.0f s time limit", timeout_s)
-                    break
+            try:
+                for chunk in chunks:
+                    delta = chunk["choices"][0].get("delta", {}).get("content")  # type: ignore[index]
+                    if delta:
+                        yield delta
+                    if time.monotonic() > deadline:
+                        log.warning("answer stopped at the %.0f s time limit", timeout_s)
+                        break
+            finally:
+                chunks.close()  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        with self._lock:
+            self._llama.close()
+
+
+def load_llm(path: Path | None, url: str | None, context_tokens: int, threads: int | None, gpu_layers: int,
+             model_name: str | None = None, api_key: str | None = None) -> LLM:
+    """The LLM the settings ask for: an OpenAI-compatible server when a URL is set, else llama.cpp."""
+    if url:
+        from models.openai_backend import OpenAICompatibleLLM
+
+        return OpenAICompatibleLLM(url, model=model_name, api_key=api_key)
+    assert path is not None
+    return LlamaCppLLM(path, context_tokens, threads, gpu_layers)

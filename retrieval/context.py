@@ -1,7 +1,11 @@
 """Choose and number the passages an answer may draw on, within the LLM's token budget.
 
-Adjacent chunks of one document are merged (they overlap, so the merge also drops the repeated
-sentences), duplicates are removed, and each kept passage gets the number the answer cites.
+First a relevance floor (`above_floor`): a hybrid score is a fused rank, so "how good is the
+best passage" is judged on raw signals — the cross-encoder's score when one ran, otherwise the
+query/passage cosine or the share of the question's terms the passage contains. When nothing
+clears it, kura says it found nothing instead of asking the LLM to answer from noise.
+Then adjacent chunks of one document are merged (they overlap, so the merge also drops the
+repeated sentences), duplicates are removed, and each kept passage gets the number the answer cites.
 """
 
 from __future__ import annotations
@@ -11,6 +15,43 @@ from dataclasses import dataclass, replace
 
 from ingest.chunk import estimate_tokens, join_text
 from retrieval.search import Passage
+from retrieval.sparse import SparseEncoder
+
+
+@dataclass(frozen=True)
+class RelevanceFloor:
+    """Minimum raw signal a passage needs to reach the LLM (see module docstring)."""
+
+    min_term_coverage: float = 0.5
+    min_dense_score: float = 0.45
+    min_rerank_score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_term_coverage <= 1:
+            raise ValueError(f"min_term_coverage is a share in [0, 1], not {self.min_term_coverage}")
+        if not -1 <= self.min_dense_score <= 1:
+            raise ValueError(f"min_dense_score is a cosine in [-1, 1], not {self.min_dense_score}")
+
+
+def above_floor(
+    query: str, passages: Sequence[Passage], floor: RelevanceFloor, sparse: SparseEncoder | None
+) -> list[Passage]:
+    """The passages (order kept) that clear `floor`. With a reranker score and a rerank floor,
+    that score decides; otherwise a passage passes on its cosine or on its term coverage."""
+    kept = []
+    for p in passages:
+        if p.rerank_score is not None and floor.min_rerank_score is not None:
+            ok = p.rerank_score >= floor.min_rerank_score
+        else:
+            signals = []
+            if p.dense_score is not None:
+                signals.append(p.dense_score >= floor.min_dense_score)
+            if sparse is not None:
+                signals.append(sparse.term_coverage(query, p.text) >= floor.min_term_coverage)
+            ok = any(signals) if signals else True
+        if ok:
+            kept.append(p)
+    return kept
 
 
 @dataclass(frozen=True)

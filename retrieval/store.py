@@ -16,7 +16,7 @@ between is repaired on open by `recover` (see ingest/manifest.py for the journal
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +26,11 @@ SPARSE = "sparse"
 ACL_FIELD = "acl_groups"
 DOC_FIELD = "doc_id"
 STAGED_FIELD = "staged"
+RRF_K = 60  # reciprocal rank fusion constant; ServerStore uses the same
+
+
+class StoreBusy(RuntimeError):
+    """The embedded store is open in another process (qdrant-edge allows one opener)."""
 
 
 class _AllGroups:
@@ -56,12 +61,39 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
+class Fusion:
+    """How a hybrid search combines its dense and sparse candidate lists, inside Qdrant.
+
+    `rrf`: reciprocal-rank fusion with `k`; `dbsf`: distribution-based score fusion (Qdrant
+    normalises each channel's scores; weights ignored). Weights go to Qdrant's weighted RRF,
+    which (measured on qdrant-edge) scores rank r as 1/(k - 1 + (r + 1)/w): w = 0 drops a
+    channel, w < 1 spreads its ranks apart, w > 1 flattens them — not "more influence".
+    """
+
+    method: str = "rrf"
+    k: int = RRF_K
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("rrf", "dbsf"):
+            raise ValueError(f"fusion method must be 'rrf' or 'dbsf', not {self.method!r}")
+        if self.k < 1 or self.dense_weight < 0 or self.sparse_weight < 0:
+            raise ValueError(f"fusion needs k >= 1 and non-negative weights, got {self}")
+
+
+RRF = Fusion()
+
+
+@dataclass(frozen=True)
 class Hit:
-    """A chunk returned by a search, with its score and payload."""
+    """A chunk returned by a search, with its score and payload. `dense` is the chunk's dense
+    vector when the search had a dense query (for a raw cosine independent of fusion)."""
 
     id: str
     score: float
     payload: dict[str, Any] = field(repr=False)
+    dense: list[float] | None = field(default=None, repr=False, compare=False)
 
     @property
     def doc_id(self) -> str:
@@ -86,10 +118,13 @@ class ChunkStore(Protocol):
         limit: int,
         conditions: dict[str, Any] | None = None,
         candidates: int = 50,
+        fusion: Fusion = RRF,
     ) -> list[Hit]: ...
     def chunks_of(self, doc_id: str, groups: Groups) -> list[Hit]: ...
+    def chunk(self, chunk_id: str, groups: Groups) -> Hit | None: ...
     def count(self, groups: Groups = ALL_GROUPS, staged: bool = False) -> int: ...
     def document_ids(self, groups: Groups = ALL_GROUPS) -> set[str]: ...
+    def export_points(self, batch: int = 512) -> Iterator[list[StoredChunk]]: ...
     def close(self) -> None: ...
 
 
@@ -110,6 +145,7 @@ class EdgeStore:
 
         self._qe = qe
         self._lock = threading.RLock()
+        self._path = path
         path.mkdir(parents=True, exist_ok=True)
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dense_size, distance=qe.Distance.Cosine)},
@@ -119,6 +155,12 @@ class EdgeStore:
             try:
                 self._shard = qe.EdgeShard.load(str(path), config)
             except Exception as exc:
+                if "WouldBlock" in str(exc):
+                    raise StoreBusy(
+                        f"another kura process (kura serve, or an ingest) holds the store at {path}; "
+                        "stop it first, or use the browser UI, or run kura against a Qdrant server "
+                        "(KURA_QDRANT_URL) so several processes can share it"
+                    ) from exc
                 raise RuntimeError(
                     f"cannot open the store at {path}: {exc}. If the embedder changed "
                     f"(vector size now {dense_size}), re-ingest into a new KURA_DATA_DIR; "
@@ -129,7 +171,7 @@ class EdgeStore:
         for name, schema in (
             (ACL_FIELD, qe.PayloadSchemaType.Keyword),
             (DOC_FIELD, qe.PayloadSchemaType.Keyword),
-            (STAGED_FIELD, qe.PayloadSchemaType.Bool),
+            (STAGED_FIELD, qe.PayloadSchemaType.Integer),  # see _to_edge
             ("source_path", qe.PayloadSchemaType.Keyword),
             ("file_type", qe.PayloadSchemaType.Keyword),
         ):
@@ -145,7 +187,7 @@ class EdgeStore:
         for key, value in (conditions or {}).items():
             match = qe.MatchAny(any=list(value)) if isinstance(value, list | tuple) else qe.MatchValue(value=value)
             must.append(qe.FieldCondition(key=key, match=match))
-        staged_cond = qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=True))
+        staged_cond = qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=1))
         if staged:
             return qe.Filter(must=[*must, staged_cond])
         return qe.Filter(must=must or None, must_not=[staged_cond])
@@ -154,7 +196,7 @@ class EdgeStore:
         qe = self._qe
         must = [qe.FieldCondition(key=DOC_FIELD, match=qe.MatchValue(value=doc_id))]
         if staged is not None:
-            must.append(qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=staged)))
+            must.append(qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=int(staged))))
         return qe.Filter(must=must)
 
     # --- writes ------------------------------------------------------------------------
@@ -165,7 +207,7 @@ class EdgeStore:
             vectors: dict[str, Any] = {DENSE: chunk.dense}
             if chunk.sparse is not None and chunk.sparse.indices:
                 vectors[SPARSE] = qe.SparseVector(indices=chunk.sparse.indices, values=chunk.sparse.values)
-            points.append(qe.Point(chunk.id, vectors, chunk.payload))
+            points.append(qe.Point(chunk.id, vectors, _to_edge(chunk.payload)))
         with self._lock:
             self._shard.update(qe.UpdateOperation.upsert_points(points))
 
@@ -175,7 +217,7 @@ class EdgeStore:
         qe = self._qe
         with self._lock:
             self._shard.update(
-                qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id, staged=True), {STAGED_FIELD: False})
+                qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id, staged=True), {STAGED_FIELD: 0})
             )
             for old in replaces:
                 if old != doc_id:
@@ -191,7 +233,7 @@ class EdgeStore:
 
     def delete_staged(self) -> None:
         qe = self._qe
-        staged = qe.Filter(must=[qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=True))])
+        staged = qe.Filter(must=[qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=1))])
         with self._lock:
             self._shard.update(qe.UpdateOperation.delete_points_by_filter(staged))
             self._shard.flush()
@@ -200,7 +242,7 @@ class EdgeStore:
         """Change payload (ACL groups, paths) on every chunk of a document without re-embedding."""
         qe = self._qe
         with self._lock:
-            self._shard.update(qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id), payload))
+            self._shard.update(qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id), _to_edge(payload)))
             self._shard.flush()
 
     def optimize(self) -> None:
@@ -216,27 +258,40 @@ class EdgeStore:
         limit: int,
         conditions: dict[str, Any] | None = None,
         candidates: int = 50,
+        fusion: Fusion = RRF,
     ) -> list[Hit]:
-        """Dense, sparse, or hybrid (RRF over both) search, ACL filter inside every stage."""
+        """Dense, sparse, or hybrid search as ONE Qdrant query: each channel is a prefetch of
+        `candidates` points, fused by `fusion`; the ACL filter is inside every prefetch and the
+        fused query, so a chunk the caller may not read is never a candidate."""
         qe = self._qe
         flt = self._filter(groups, conditions)
-        queries = []
+        queries: list[Any] = []
+        weights: list[float] = []
         if dense is not None:
             queries.append(qe.Query.Nearest(dense, using=DENSE))
+            weights.append(fusion.dense_weight)
         if sparse is not None and sparse.indices:
             queries.append(qe.Query.Nearest(qe.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE))
+            weights.append(fusion.sparse_weight)
         if not queries:
             return []
+        with_vector = [DENSE] if dense is not None else None
         if len(queries) == 1:
-            request = qe.QueryRequest(limit=limit, query=queries[0], filter=flt, with_payload=True)
-        else:
-            prefetches = [qe.Prefetch(limit=candidates, query=q, filter=flt) for q in queries]
             request = qe.QueryRequest(
-                limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=60), filter=flt, with_payload=True
+                limit=limit, query=queries[0], filter=flt, with_payload=True, with_vector=with_vector
+            )
+        else:
+            prefetches = [qe.Prefetch(limit=max(candidates, limit), query=q, filter=flt) for q in queries]
+            if fusion.method == "dbsf":
+                fused = qe.Fusion.Dbsf()
+            else:
+                fused = qe.Fusion.Rrf(k=fusion.k, weights=None if len(set(weights)) == 1 else weights)
+            request = qe.QueryRequest(
+                limit=limit, prefetches=prefetches, query=fused, filter=flt, with_payload=True, with_vector=with_vector
             )
         with self._lock:
             points = self._shard.query(request)
-        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+        return [Hit(str(p.id), float(p.score), _from_edge(p.payload), _dense_of(p)) for p in points]
 
     def _scroll(self, flt) -> list[Any]:
         qe = self._qe
@@ -250,9 +305,16 @@ class EdgeStore:
             if offset is None:
                 return records
 
+    def chunk(self, chunk_id: str, groups: Groups) -> Hit | None:
+        """One committed chunk by id, only if `groups` may read it (the ACL is in the query)."""
+        flt = self._filter(groups)
+        flt = self._qe.Filter(must=[*(flt.must or []), self._qe.HasIdCondition({chunk_id})], must_not=flt.must_not)
+        records = self._scroll(flt)
+        return Hit(str(records[0].id), 0.0, _from_edge(records[0].payload)) if records else None
+
     def chunks_of(self, doc_id: str, groups: Groups) -> list[Hit]:
         records = self._scroll(self._filter(groups, {DOC_FIELD: doc_id}))
-        hits = [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+        hits = [Hit(str(r.id), 0.0, _from_edge(r.payload)) for r in records]
         return sorted(hits, key=lambda h: h.payload.get("chunk_index", 0))
 
     def count(self, groups: Groups = ALL_GROUPS, staged: bool = False) -> int:
@@ -267,6 +329,66 @@ class EdgeStore:
             )
         return {str(hit.value) for hit in facets.hits}
 
+    def export_points(self, batch: int = 512) -> Iterator[list[StoredChunk]]:
+        """Every chunk, staged or not, with its vectors: for migration (app/cli_ops.py)."""
+        qe = self._qe
+        offset = None
+        while True:
+            with self._lock:
+                request = qe.ScrollRequest(
+                    limit=batch, offset=offset, with_payload=True, with_vector=True
+                )
+                records, offset = self._shard.scroll(request)
+            yield [_stored_from_edge(r) for r in records]
+            if offset is None:
+                return
+
+    def snapshot_to(self, dest: Path, while_locked: Callable[[], None] | None = None) -> None:
+        """Flush and copy the shard's files to `dest` while no write can run (a live backup);
+        `while_locked` runs inside the same lock, so the manifest is copied at the same point."""
+        import shutil
+
+        with self._lock:
+            self._shard.flush()
+            shutil.copytree(self._path, dest)
+            if while_locked is not None:
+                while_locked()
+
     def close(self) -> None:
         with self._lock:
             self._shard.close()
+
+
+def _stored_from_edge(record: Any) -> StoredChunk:
+    vectors = record.vector or {}
+    sparse = vectors.get(SPARSE)
+    return StoredChunk(
+        id=str(record.id),
+        dense=list(vectors[DENSE]),
+        sparse=SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else None,
+        payload=_from_edge(record.payload),
+    )
+
+
+def _dense_of(point: Any) -> list[float] | None:
+    vectors = getattr(point, "vector", None)
+    if isinstance(vectors, dict) and DENSE in vectors:
+        return list(vectors[DENSE])
+    return None
+
+
+# qdrant-edge-py 0.9.0 turns MatchValue(True) into the integer 1, which never matches a stored
+# JSON `true`: a bool `staged` flag could not be filtered (staged chunks were visible and
+# commit_document un-staged nothing). The edge shard therefore stores the flag as 0/1, and
+# payloads leave this class with a bool again, identical to ServerStore's.
+def _to_edge(payload: dict[str, Any]) -> dict[str, Any]:
+    if STAGED_FIELD in payload:
+        return {**payload, STAGED_FIELD: int(bool(payload[STAGED_FIELD]))}
+    return payload
+
+
+def _from_edge(payload: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(payload or {})
+    if STAGED_FIELD in out:
+        out[STAGED_FIELD] = bool(out[STAGED_FIELD])
+    return out

@@ -85,3 +85,12 @@ def copy_docs(tmp_path: Path):
         return target
 
     return _copy
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder_dir(tmp_path_factory) -> Path:
+    """The packaged embedder exported to ONNX (models/onnx_export.py), once per test session."""
+    from models.onnx_export import ensure_onnx_export
+    from models.registry import packaged_embedder_path
+
+    return ensure_onnx_export(packaged_embedder_path(), tmp_path_factory.mktemp("model-cache"))

@@ -1,4 +1,8 @@
-"""kura's browser UI (minimal page: ask a question, stream the answer, show citations)."""
+"""kura's browser UI: sign-in, then only the pages the user's roles allow.
+
+Pages a role may not open are never registered with st.navigation, so their URL does not
+exist for that user; every page also checks the role itself (session.require).
+"""
 
 from __future__ import annotations
 
@@ -10,25 +14,90 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # streamlit runs t
 import streamlit as st  # noqa: E402
 
 from app import offline  # noqa: E402,F401
-from app.service import KuraService  # noqa: E402
-from app.users import local_operator  # noqa: E402
+from app.i18n import LANGUAGES  # noqa: E402
+from app.ui import session  # noqa: E402
+from app.ui.session import tr  # noqa: E402
+from app.users import ADMIN, AUDITOR, EMPLOYEE  # noqa: E402
+
+VIEWS = Path(__file__).parent / "views"
+
+st.set_page_config(page_title="kura 蔵", page_icon=":material/warehouse:", layout="wide")
 
 
-@st.cache_resource
-def service() -> KuraService:
-    return KuraService()
+def language_picker() -> None:
+    session.lang()
+    st.sidebar.selectbox(
+        tr("lang.label"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=session.LANG
+    )
 
 
-st.set_page_config(page_title="kura", page_icon="蔵")
-st.title("kura 蔵")
-question = st.chat_input("Ask your documents / 文書に質問する")
-if question:
-    st.chat_message("user").write(question)
-    with st.chat_message("assistant"):
-        with st.spinner("searching…"):
-            answer = service().ask(local_operator(), question, as_admin=True)
-        st.write_stream(answer.tokens())
-        for citation in answer.citations():
-            p = citation.passage
-            with st.expander(f"[{citation.number}] {p.location}"):
-                st.write(p.text)
+def login_page() -> None:
+    st.title(tr("login.title"))
+    if session.notice():
+        st.warning(session.notice())
+    with session.shown_errors():
+        if not session.accounts().list():
+            st.info(tr("login.no_users"))
+    with st.form("login"):
+        name = st.text_input(tr("login.user"), key="login_name")
+        password = st.text_input(tr("login.password"), type="password", key="login_password")
+        submitted = st.form_submit_button(tr("login.submit"), type="primary")
+    if submitted:
+        with st.spinner():
+            problem = session.sign_in(name, password)
+        if problem:
+            st.error(problem)
+        else:
+            st.rerun()
+
+
+def change_password_page() -> None:
+    st.title(tr("pw.title"))
+    st.info(tr("pw.why"))
+    with st.form("change_password"):
+        old = st.text_input(tr("pw.old"), type="password")
+        new = st.text_input(tr("pw.new"), type="password")
+        again = st.text_input(tr("pw.repeat"), type="password")
+        submitted = st.form_submit_button(tr("pw.submit"), type="primary")
+    if submitted:
+        if new != again:
+            st.error(tr("pw.mismatch"))
+            return
+        with session.shown_errors():
+            session.accounts().change_own_password(session.session_token() or "", old, new)
+            st.success(tr("pw.done"))
+            st.rerun()
+
+
+def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
+    sections: dict[str, list[st.Page]] = {}
+    if EMPLOYEE in roles:
+        sections[tr("nav.section.employee")] = [
+            st.Page(VIEWS / "ask.py", title=tr("nav.ask"), icon=":material/forum:", url_path="ask"),
+        ]
+    if ADMIN in roles:
+        sections[tr("nav.section.admin")] = [
+            st.Page(VIEWS / "upload.py", title=tr("nav.upload"), icon=":material/upload:", url_path="upload"),
+            st.Page(VIEWS / "documents.py", title=tr("nav.documents"), icon=":material/library_books:", url_path="documents"),
+            st.Page(VIEWS / "users.py", title=tr("nav.users"), icon=":material/group:", url_path="users"),
+            st.Page(VIEWS / "system.py", title=tr("nav.system"), icon=":material/monitor_heart:", url_path="system"),
+        ]
+    if AUDITOR in roles:
+        sections[tr("nav.section.auditor")] = [
+            st.Page(VIEWS / "audit.py", title=tr("nav.audit"), icon=":material/policy:", url_path="audit"),
+        ]
+    return sections
+
+
+language_picker()
+user = session.current_user()
+if user is None:
+    st.navigation([st.Page(login_page, title=tr("login.title"), url_path="login")], position="hidden").run()
+elif session.accounts().needs_password_change(user.name):
+    st.navigation([st.Page(change_password_page, title=tr("pw.title"), url_path="password")], position="hidden").run()
+else:
+    st.sidebar.markdown(tr("signed_in_as", name=user.name, roles=", ".join(sorted(user.roles))))
+    if st.sidebar.button(tr("logout"), key="logout"):
+        session.sign_out()
+        st.rerun()
+    st.navigation(pages_for(user.roles)).run()

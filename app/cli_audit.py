@@ -1,0 +1,139 @@
+"""`kura audit ...`: verify the chain, export for review, stream to a SIEM, archive old entries.
+
+These read the log file directly (no store, no models), so they work while the UI runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from app.audit import EXPORT_FORMATS, AuditLog
+from app.settings import KuraSettings
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _log() -> AuditLog:
+    return AuditLog(KuraSettings().audit_path)
+
+
+def _operator_entry(log: AuditLog, action: str, **fields: object) -> None:
+    log.append(user="local-operator", role="auditor", action=action, **fields)
+
+
+@audit_app.command("verify")
+def verify(
+    archive: Annotated[bool, typer.Option(help="also check the archived segments")] = True,
+) -> None:
+    """Check the chain; exit 1 and name each altered entry (file and line) if it was changed."""
+    log = _log()
+    problems = log.verify(include_archive=archive)
+    if not problems:
+        live = sum(1 for _ in log.entries())
+        console.print(
+            f"audit log intact: {live} live entries, {len(log.segments())} archived segments"
+        )
+        return
+    for problem in problems:
+        console.print(f"[red]{problem}[/red]", markup=True, highlight=False)
+    console.print(
+        f"{len(problems)} problems: the audit log was altered; keep a copy of it as evidence"
+    )
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def export(
+    dest: Annotated[Path, typer.Argument(help="file to write (.jsonl or .csv)")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl or csv (default: from the suffix)")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="only this user's entries")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="only this action (login, ask, ingest, ...)")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from this UTC date/time (inclusive), YYYY-MM-DD")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="up to this UTC date/time (exclusive)")] = None,
+) -> None:
+    """Export entries (archived ones included) for an auditor or a SIEM import."""
+    fmt = fmt or ("csv" if dest.suffix.lower() == ".csv" else "jsonl")
+    if fmt not in EXPORT_FORMATS:
+        err.print(f"[red]unknown format {fmt!r}[/red]; use one of {', '.join(EXPORT_FORMATS)}")
+        raise typer.Exit(2)
+    log = _log()
+    try:
+        count = log.export(dest, fmt, user=user, action=action, since=since, until=until)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    filters = {
+        k: v
+        for k, v in {"user": user, "action": action, "since": since, "until": until}.items()
+        if v
+    }
+    _operator_entry(log, "export", target=str(dest), format=fmt, entries=count, filters=filters)
+    console.print(f"wrote {count} entries to {dest}")
+
+
+@audit_app.command("tail")
+def tail(
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", help="how many recent entries to print first")
+    ] = 10,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new entries")
+    ] = False,
+) -> None:
+    """Print entries as JSON Lines on stdout; with --follow, a stream a SIEM forwarder can read."""
+    log = _log()
+    recent = list(log.entries())[-lines:] if lines > 0 else []
+    for entry in recent:
+        sys.stdout.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+    if not follow:
+        return
+    after = (
+        int(recent[-1]["seq"]) if recent else max((int(e["seq"]) for e in log.entries()), default=0)
+    )
+    try:
+        for entry in log.follow(after_seq=after):
+            sys.stdout.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+
+
+@audit_app.command("archive")
+def archive(
+    before: Annotated[
+        str, typer.Option(help="archive entries older than this UTC date, YYYY-MM-DD")
+    ],
+) -> None:
+    """Retention: move old entries to a signed segment (kept, never deleted); verify covers it."""
+    log = _log()
+    try:
+        segment = log.archive(before)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if segment is None:
+        console.print(f"no entries older than {before}")
+        return
+    _operator_entry(
+        log,
+        "audit_archive",
+        segment=segment.path.name,
+        first_seq=segment.first_seq,
+        last_seq=segment.last_seq,
+    )
+    console.print(f"archived entries {segment.first_seq}-{segment.last_seq} to {segment.path}")

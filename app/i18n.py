@@ -1,0 +1,196 @@
+"""The browser UI's words in English and Japanese. Answers follow the question's language
+(models/prompts.py); this file only holds the UI's own text.
+
+Usage:
+    t("login.title", "ja")            # -> "ログイン"
+    t("ingest.done", "en", files=3)   # placeholders are str.format fields
+"""
+
+from __future__ import annotations
+
+LANGUAGES = {"en": "English", "ja": "日本語"}
+
+_TEXT: dict[str, tuple[str, str]] = {
+    # key: (English, Japanese)
+    "app.title": ("kura", "kura 蔵"),
+    "lang.label": ("Language", "言語"),
+    "login.title": ("Sign in", "ログイン"),
+    "login.user": ("User name", "ユーザー名"),
+    "login.password": ("Password", "パスワード"),
+    "login.submit": ("Sign in", "ログイン"),
+    "login.failed": ("Wrong user name or password.", "ユーザー名またはパスワードが違います。"),
+    "login.locked": (
+        "This account is locked after too many failed sign-ins. {detail}",
+        "ログインの失敗が続いたため、このアカウントはロックされています。{detail}",
+    ),
+    "login.disabled": (
+        "This account is disabled. Ask an admin to enable it.",
+        "このアカウントは無効です。管理者に有効化を依頼してください。",
+    ),
+    "login.expired": ("Your session ended: {detail}", "セッションが終了しました: {detail}"),
+    "login.no_users": (
+        "No accounts exist yet. On the server, create the first admin with `kura users bootstrap` "
+        "(or `kura users add`).",
+        "アカウントがまだありません。サーバーで `kura users bootstrap`(または `kura users add`)を実行し、"
+        "最初の管理者を作成してください。",
+    ),
+    "logout": ("Sign out", "ログアウト"),
+    "signed_in_as": ("Signed in as **{name}** ({roles})", "**{name}** としてログイン中({roles})"),
+    "pw.title": ("Choose a new password", "新しいパスワードを設定"),
+    "pw.why": (
+        "Your password was set by an admin; choose your own before you continue.",
+        "管理者が設定したパスワードです。続ける前にご自身のパスワードを設定してください。",
+    ),
+    "pw.old": ("Current password", "現在のパスワード"),
+    "pw.new": ("New password (12 characters or more)", "新しいパスワード(12文字以上)"),
+    "pw.repeat": ("New password again", "新しいパスワード(確認)"),
+    "pw.mismatch": ("The two new passwords differ.", "新しいパスワードが一致しません。"),
+    "pw.submit": ("Change password", "パスワードを変更"),
+    "pw.done": ("Password changed.", "パスワードを変更しました。"),
+    "nav.ask": ("Ask", "質問する"),
+    "nav.documents": ("Documents", "文書"),
+    "nav.upload": ("Upload", "アップロード"),
+    "nav.users": ("Users", "ユーザー"),
+    "nav.system": ("System", "システム"),
+    "nav.audit": ("Audit log", "監査ログ"),
+    "nav.section.employee": ("Search", "検索"),
+    "nav.section.admin": ("Administration", "管理"),
+    "nav.section.auditor": ("Audit", "監査"),
+    "denied": (
+        "Your account may not open this page (it needs the {role} role). Ask an admin if you need it.",
+        "このページを開く権限がありません({role} ロールが必要です)。必要な場合は管理者に依頼してください。",
+    ),
+    # ask / search
+    "ask.title": ("Ask your documents", "文書に質問する"),
+    "ask.mode": ("Mode", "モード"),
+    "ask.mode.ask": ("Answer with citations", "回答(引用つき)"),
+    "ask.mode.search": ("Search passages only", "文書検索のみ"),
+    "ask.placeholder": ("Ask a question about your documents", "文書について質問してください"),
+    "search.placeholder": ("Words to search for", "検索する語句"),
+    "ask.filters": ("Filters", "絞り込み"),
+    "ask.filter.folder": ("Folder path contains", "フォルダーのパスに含む"),
+    "ask.filter.types": ("File types", "ファイル形式"),
+    "ask.new": ("New conversation", "新しい会話"),
+    "ask.searching": ("Searching the documents you may read…", "閲覧可能な文書を検索しています…"),
+    "ask.loading": (
+        "Loading the language model (first question only)…",
+        "言語モデルを読み込んでいます(最初の質問のみ)…",
+    ),
+    "ask.sources": ("Sources", "出典"),
+    "ask.copy": ("Copy answer", "回答をコピー"),
+    "ask.helpful": ("Was this answer helpful?", "この回答は役に立ちましたか?"),
+    "ask.thanks": ("Thank you: your feedback was saved for the admins.", "ありがとうございます。管理者向けに保存しました。"),
+    "ask.nothing": (
+        "No relevant documents were found in the documents you may read. Try other words, "
+        "or ask an admin whether the document was ingested and which groups may read it.",
+        "閲覧可能な文書の中に関連する資料は見つかりませんでした。別の言葉で試すか、"
+        "文書が登録済みか、どのグループが閲覧できるかを管理者に確認してください。",
+    ),
+    "ask.timing": ("first token {first:.1f} s · total {total:.1f} s", "最初の応答 {first:.1f} 秒・合計 {total:.1f} 秒"),
+    "ask.in_context": ("Show in context", "前後の文脈を表示"),
+    "search.results": ("{n} passages", "{n} 件の文書箇所"),
+    "search.none": ("No matching passages in the documents you may read.", "閲覧可能な文書に一致する箇所はありません。"),
+    "cite.file": ("File", "ファイル"),
+    "cite.page": ("Page", "ページ"),
+    "cite.section": ("Section", "見出し"),
+    "cite.score": ("score", "スコア"),
+    # admin: upload
+    "upload.title": ("Upload documents", "文書のアップロード"),
+    "upload.folder": ("Folder name under the data directory", "データディレクトリ内のフォルダー名"),
+    "upload.groups": ("Groups that may read these documents", "閲覧できるグループ"),
+    "upload.groups.help": (
+        "Comma-separated; empty means everyone.",
+        "カンマ区切り。空欄の場合は全員(everyone)が閲覧できます。",
+    ),
+    "upload.dir": ("Choose a folder", "フォルダーを選択"),
+    "upload.files": ("…or single files", "…または個別のファイル"),
+    "upload.start": ("Save and ingest", "保存して取り込む"),
+    "upload.nothing": ("Choose a folder or files first.", "先にフォルダーまたはファイルを選択してください。"),
+    "upload.saved": ("Saved {n} files to {folder}.", "{n} 件のファイルを {folder} に保存しました。"),
+    "upload.progress": (
+        "{done}/{total} files · {chunks} chunks · {rate:.2f} files/s · {current}",
+        "{done}/{total} ファイル・{chunks} チャンク・{rate:.2f} ファイル/秒・{current}",
+    ),
+    "upload.eta": (" · about {eta:.0f} s left", "・残り約 {eta:.0f} 秒"),
+    "upload.loading": ("Loading the embedding model…", "埋め込みモデルを読み込んでいます…"),
+    "ingest.done": (
+        "Ingestion finished: {ingested} ingested, {unchanged} unchanged, {linked} linked, {removed} removed, "
+        "{failed} failed, {chunks} chunks in {seconds:.1f} s.",
+        "取り込み完了: 取り込み {ingested}・変更なし {unchanged}・リンク {linked}・削除 {removed}・"
+        "失敗 {failed}・{chunks} チャンク・{seconds:.1f} 秒。",
+    ),
+    "ingest.failures": ("Files that could not be ingested", "取り込めなかったファイル"),
+    # admin: documents
+    "docs.title": ("Documents", "文書一覧"),
+    "docs.none": ("No documents yet. Upload some on the Upload page.", "文書はまだありません。アップロードページから追加してください。"),
+    "docs.pick": ("Document", "文書"),
+    "docs.groups": ("Groups that may read it", "閲覧できるグループ"),
+    "docs.save_groups": ("Save groups", "グループを保存"),
+    "docs.groups_saved": ("Groups changed on {n} paths.", "{n} 件のパスのグループを変更しました。"),
+    "docs.reingest": ("Re-ingest its folder", "フォルダーを再取り込み"),
+    "docs.delete": ("Delete", "削除"),
+    "docs.confirm": ("Yes, delete this document", "この文書を削除する"),
+    "docs.deleted": ("Deleted.", "削除しました。"),
+    "docs.feedback": ("Answer feedback from employees", "社員からの回答フィードバック"),
+    "docs.no_feedback": ("No feedback yet.", "フィードバックはまだありません。"),
+    # admin: users
+    "users.title": ("Users and groups", "ユーザーとグループ"),
+    "users.add": ("Add a user", "ユーザーを追加"),
+    "users.name": ("User name", "ユーザー名"),
+    "users.password": ("Initial password (12+ characters)", "初期パスワード(12文字以上)"),
+    "users.roles": ("Roles", "ロール"),
+    "users.groups": ("Groups (comma-separated)", "グループ(カンマ区切り)"),
+    "users.must_change": ("Must change the password at first sign-in", "初回ログイン時にパスワード変更を求める"),
+    "users.create": ("Create user", "ユーザーを作成"),
+    "users.created": ("Created {name}.", "{name} を作成しました。"),
+    "users.edit": ("Change a user", "ユーザーを変更"),
+    "users.save": ("Save roles and groups", "ロールとグループを保存"),
+    "users.saved": ("Saved.", "保存しました。"),
+    "users.disable": ("Disable account", "アカウントを無効化"),
+    "users.enable": ("Enable account", "アカウントを有効化"),
+    "users.unlock": ("Unlock after failed sign-ins", "ロックを解除"),
+    "users.reset": ("Set a new password", "新しいパスワードを設定"),
+    "users.disabled": ("disabled", "無効"),
+    # admin: system
+    "system.title": ("System", "システム"),
+    "system.models": ("Models", "モデル"),
+    "system.load_models": ("Load and show models", "モデルを読み込んで表示"),
+    "system.health": ("Health", "状態"),
+    # auditor
+    "audit.title": ("Audit log", "監査ログ"),
+    "audit.reload": ("Reload", "再読み込み"),
+    "audit.verify": ("Verify the hash chain", "ハッシュチェーンを検証"),
+    "audit.intact": ("The audit log is intact: {n} entries, chain verified.", "監査ログは改ざんされていません({n} 件、検証済み)。"),
+    "audit.broken": (
+        "The audit log was altered at {n} places. Keep a copy of the file and report it.",
+        "監査ログが {n} か所で改ざんされています。ファイルの写しを保全し、報告してください。",
+    ),
+    "audit.user": ("User", "ユーザー"),
+    "audit.action": ("Action", "操作"),
+    "audit.text": ("Text in question or answer", "質問・回答に含む文字"),
+    "audit.from": ("From", "開始日"),
+    "audit.to": ("To", "終了日"),
+    "audit.count": ("{n} of {total} entries", "{total} 件中 {n} 件"),
+    "audit.question": ("Question", "質問"),
+    "audit.answer": ("Answer", "回答"),
+    "audit.documents": ("Documents shown", "表示された文書"),
+    "audit.csv": ("Download CSV", "CSV をダウンロード"),
+    "audit.jsonl": ("Download JSON Lines", "JSON Lines をダウンロード"),
+    # errors
+    "error.generic": (
+        "Something went wrong: {detail}. Try again; if it persists, tell an admin (details are in the server log).",
+        "問題が発生しました: {detail}。もう一度お試しください。続く場合は管理者に連絡してください(詳細はサーバーログにあります)。",
+    ),
+    "error.denied": ("Not allowed: {detail}", "権限がありません: {detail}"),
+}
+
+
+def t(key: str, lang: str = "en", **fields: object) -> str:
+    """The UI text for `key` in `lang` ('en' or 'ja'), with `fields` filled in."""
+    english, japanese = _TEXT[key]
+    text = japanese if lang == "ja" else english
+    return text.format(**fields) if fields else text
+
+
+def keys() -> list[str]:
+    return sorted(_TEXT)

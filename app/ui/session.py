@@ -1,0 +1,133 @@
+"""Who is signed in to this browser tab, and the one KuraService and Accounts the pages share.
+
+Every page gets its user from `current_user()` or `require(role)`; nothing else reads the
+session token. The token lives only in this tab's server-side session state, never in the URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from app.accounts import AccountDisabled, AccountLocked, Accounts, LoginFailed, SessionExpired
+from app.i18n import t
+from app.service import KuraService
+from app.settings import KuraSettings
+from app.users import AccessDenied, User
+
+log = logging.getLogger(__name__)
+
+_TOKEN = "kura_session_token"
+_NOTICE = "kura_session_notice"
+LANG = "kura_lang"
+
+
+@st.cache_resource(show_spinner=False)
+def _shared(data_dir: str) -> tuple[KuraService, Accounts]:
+    """One service (it owns the store: one opener per data dir) and one Accounts per server process.
+    Accounts writes to the service's AuditLog object, so the hash chain has a single writer."""
+    settings = KuraSettings(data_dir=Path(data_dir))
+    service = KuraService(settings)
+    minutes = int(getattr(settings, "session_minutes", 480))
+    accounts = Accounts(settings.users_path, audit=service.audit, session_minutes=minutes)
+    return service, accounts
+
+
+def settings() -> KuraSettings:
+    return service().settings
+
+
+def service() -> KuraService:
+    return _shared(str(KuraSettings().data_dir))[0]
+
+
+def accounts() -> Accounts:
+    return _shared(str(KuraSettings().data_dir))[1]
+
+
+def lang() -> str:
+    if LANG not in st.session_state:
+        st.session_state[LANG] = KuraSettings().ui_language
+    return str(st.session_state[LANG])
+
+
+def tr(key: str, **fields: object) -> str:
+    """The UI text for `key` in this tab's language."""
+    return t(key, lang(), **fields)
+
+
+def current_user() -> User | None:
+    """The signed-in user as stored now (role changes apply at once), or None."""
+    token = st.session_state.get(_TOKEN)
+    if not token:
+        return None
+    try:
+        return accounts().user_for_session(token)
+    except SessionExpired as exc:
+        st.session_state.pop(_TOKEN, None)
+        st.session_state[_NOTICE] = tr("login.expired", detail=str(exc))
+        return None
+
+
+def session_token() -> str | None:
+    return st.session_state.get(_TOKEN)
+
+
+def sign_in(name: str, password: str) -> str | None:
+    """Open a session; returns None on success, else the message to show."""
+    try:
+        user = accounts().authenticate(name.strip(), password)
+    except AccountLocked as exc:
+        detail = str(exc).split(": ", 1)[-1]
+        return tr("login.locked", detail=detail)
+    except AccountDisabled:
+        return tr("login.disabled")
+    except LoginFailed:
+        return tr("login.failed")
+    st.session_state[_TOKEN] = accounts().open_session(user)
+    st.session_state.pop(_NOTICE, None)
+    return None
+
+
+def sign_out() -> None:
+    token = st.session_state.pop(_TOKEN, None)
+    if token:
+        accounts().close_session(token)
+    for key in list(st.session_state):
+        if key != LANG:
+            del st.session_state[key]
+
+
+def notice() -> str | None:
+    """A message left by the last session check (e.g. 'your session expired')."""
+    return st.session_state.get(_NOTICE)
+
+
+def require(role: str) -> User:
+    """The signed-in user if it holds `role`; otherwise show why and stop the page.
+    Navigation already hides pages a role may not open; this guards the page itself too."""
+    user = current_user()
+    if user is None or not user.has_role(role):
+        st.error(tr("denied", role=role))
+        st.stop()
+    return user
+
+
+@contextmanager
+def shown_errors() -> Iterator[None]:
+    """Turn errors a user can meet into messages that say what to do; never a traceback."""
+    try:
+        yield
+    except AccessDenied as exc:
+        st.error(tr("error.denied", detail=str(exc)))
+    except (ValueError, KeyError, FileNotFoundError, LookupError, RuntimeError, OSError) as exc:
+        # kura's typed errors (IngestError, ModelMissing, PasswordPolicyError, ...) carry the fix.
+        log.warning("shown to the user: %s", exc)
+        st.error(str(exc).strip("'\""))
+    except Exception as exc:
+        log.exception("unexpected error in the UI")
+        st.error(tr("error.generic", detail=type(exc).__name__))

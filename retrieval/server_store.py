@@ -1,0 +1,331 @@
+"""`ServerStore`: the chunk store on a Qdrant server or cluster, through qdrant-client.
+
+Used when `KURA_QDRANT_URL` is set (docker-compose.yml runs one). It keeps the same contract
+as `EdgeStore` (tests/test_store_contract.py runs one suite over both): named vectors "dense"
+(cosine) and "sparse" (IDF modifier), the same payload indexes, the ACL filter inside every
+query stage, `staged` chunks invisible, and the same hybrid query (dense + sparse prefetch,
+RRF k=60) so a site moving from embedded to server gets the same answers.
+
+Usage:
+    store = ServerStore("http://qdrant:6333", None, "kura_chunks", dense_size=384)
+    hits = store.search(["everyone"], dense, sparse, limit=8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from retrieval.store import (
+    ACL_FIELD,
+    ALL_GROUPS,
+    DENSE,
+    DOC_FIELD,
+    RRF,
+    SPARSE,
+    STAGED_FIELD,
+    Fusion,
+    Groups,
+    Hit,
+    SparseVec,
+    StoredChunk,
+    check_groups,
+)
+
+KEYWORD_INDEXES = (ACL_FIELD, DOC_FIELD, "source_path", "file_type")
+_SCROLL_PAGE = 512
+
+
+class ServerStoreError(RuntimeError):
+    """The Qdrant server cannot be used as configured; the message says what to change."""
+
+
+class ServerStore:
+    """One collection on a Qdrant server; created on first use with kura's vector layout."""
+
+    def __init__(
+        self,
+        url: str | None,
+        api_key: str | None,
+        collection: str,
+        dense_size: int,
+        *,
+        shards: int = 1,
+        replicas: int = 1,
+        client: QdrantClient | None = None,
+        timeout_s: int = 30,
+    ) -> None:
+        if client is None:
+            if not url:
+                raise ServerStoreError(
+                    "ServerStore needs KURA_QDRANT_URL (e.g. http://qdrant:6333)"
+                )
+            client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s)
+        self._client = client
+        self.collection = collection
+        self.dense_size = dense_size
+        try:
+            exists = client.collection_exists(collection)
+        except Exception as exc:
+            raise ServerStoreError(
+                f"cannot reach the Qdrant server at {url}: {exc}. Check KURA_QDRANT_URL, "
+                "KURA_QDRANT_API_KEY and that the server is running (docker compose ps)"
+            ) from exc
+        if exists:
+            self._check_layout()
+        else:
+            client.create_collection(
+                collection,
+                vectors_config={
+                    DENSE: models.VectorParams(size=dense_size, distance=models.Distance.COSINE)
+                },
+                sparse_vectors_config={
+                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+                shard_number=shards,
+                replication_factor=replicas,
+                # A write is acknowledged once a majority of replicas hold it.
+                write_consistency_factor=max(1, replicas // 2 + 1),
+            )
+        for name in KEYWORD_INDEXES:
+            client.create_payload_index(
+                collection, name, models.PayloadSchemaType.KEYWORD, wait=True
+            )
+        client.create_payload_index(
+            collection, STAGED_FIELD, models.PayloadSchemaType.BOOL, wait=True
+        )
+
+    def _check_layout(self) -> None:
+        info = self._client.get_collection(self.collection)
+        vectors = info.config.params.vectors
+        dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        if dense is None or dense.size != self.dense_size:
+            found = dense.size if dense is not None else "no 'dense' vector"
+            raise ServerStoreError(
+                f"collection {self.collection!r} holds {found} where kura's embedder makes "
+                f"{self.dense_size}-dimensional 'dense' vectors; set KURA_COLLECTION to a new name "
+                "and re-ingest (or migrate), or use the embedder that built it"
+            )
+
+    # --- filters -----------------------------------------------------------------------
+    @staticmethod
+    def _filter(
+        groups: Groups, conditions: dict[str, Any] | None = None, staged: bool = False
+    ) -> models.Filter:
+        check_groups(groups)
+        must: list[models.Condition] = []
+        if groups is not ALL_GROUPS:
+            must.append(
+                models.FieldCondition(
+                    key=ACL_FIELD, match=models.MatchAny(any=list(groups) or ["\0none"])
+                )
+            )
+        for key, value in (conditions or {}).items():
+            match = (
+                models.MatchAny(any=list(value))
+                if isinstance(value, list | tuple)
+                else models.MatchValue(value=value)
+            )
+            must.append(models.FieldCondition(key=key, match=match))
+        staged_cond = models.FieldCondition(key=STAGED_FIELD, match=models.MatchValue(value=True))
+        if staged:
+            return models.Filter(must=[*must, staged_cond])
+        return models.Filter(must=must or None, must_not=[staged_cond])
+
+    @staticmethod
+    def _doc_filter(doc_id: str, staged: bool | None = None) -> models.Filter:
+        must: list[models.Condition] = [
+            models.FieldCondition(key=DOC_FIELD, match=models.MatchValue(value=doc_id))
+        ]
+        if staged is not None:
+            must.append(
+                models.FieldCondition(key=STAGED_FIELD, match=models.MatchValue(value=staged))
+            )
+        return models.Filter(must=must)
+
+    # --- writes ------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[StoredChunk]) -> None:
+        points = []
+        for chunk in chunks:
+            vector: dict[str, Any] = {DENSE: chunk.dense}
+            if chunk.sparse is not None and chunk.sparse.indices:
+                vector[SPARSE] = models.SparseVector(
+                    indices=chunk.sparse.indices, values=chunk.sparse.values
+                )
+            points.append(models.PointStruct(id=chunk.id, vector=vector, payload=chunk.payload))
+        if points:
+            self._client.upsert(self.collection, points=points, wait=True)
+
+    def commit_document(self, doc_id: str, replaces: Iterable[str] = ()) -> None:
+        """Un-stage `doc_id` then drop what it replaces. On a server these are two requests:
+        for a moment both versions may be visible, never neither (the journal finishes a crash)."""
+        self._client.set_payload(
+            self.collection,
+            payload={STAGED_FIELD: False},
+            points=self._doc_filter(doc_id, staged=True),
+            wait=True,
+        )
+        for old in replaces:
+            if old != doc_id:
+                self._client.delete(
+                    self.collection, points_selector=self._doc_filter(old), wait=True
+                )
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> None:
+        for doc_id in doc_ids:
+            self._client.delete(
+                self.collection, points_selector=self._doc_filter(doc_id), wait=True
+            )
+
+    def delete_staged(self) -> None:
+        staged = models.Filter(
+            must=[models.FieldCondition(key=STAGED_FIELD, match=models.MatchValue(value=True))]
+        )
+        self._client.delete(self.collection, points_selector=staged, wait=True)
+
+    def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
+        self._client.set_payload(
+            self.collection, payload=payload, points=self._doc_filter(doc_id), wait=True
+        )
+
+    def optimize(self) -> None:
+        """The server optimizes segments on its own; kept for the same surface as EdgeStore."""
+
+    # --- reads -------------------------------------------------------------------------
+    def search(
+        self,
+        groups: Groups,
+        dense: list[float] | None,
+        sparse: SparseVec | None,
+        limit: int,
+        conditions: dict[str, Any] | None = None,
+        candidates: int = 50,
+        fusion: Fusion = RRF,
+    ) -> list[Hit]:
+        """The same single query as EdgeStore.search: one prefetch per channel, fused by
+        `fusion`, the ACL filter inside every prefetch and the fused query."""
+        flt = self._filter(groups, conditions)
+        queries: list[tuple[Any, str]] = []
+        weights: list[float] = []
+        if dense is not None:
+            queries.append((dense, DENSE))
+            weights.append(fusion.dense_weight)
+        if sparse is not None and sparse.indices:
+            queries.append(
+                (models.SparseVector(indices=sparse.indices, values=sparse.values), SPARSE)
+            )
+            weights.append(fusion.sparse_weight)
+        if not queries:
+            return []
+        with_vectors = [DENSE] if dense is not None else False
+        if len(queries) == 1:
+            query, using = queries[0]
+            response = self._client.query_points(
+                self.collection,
+                query=query,
+                using=using,
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        else:
+            prefetch = [
+                models.Prefetch(query=q, using=u, filter=flt, limit=max(candidates, limit))
+                for q, u in queries
+            ]
+            fused: Any
+            if fusion.method == "dbsf":
+                fused = models.FusionQuery(fusion=models.Fusion.DBSF)
+            else:
+                rrf_weights = None if len(set(weights)) == 1 else weights
+                fused = models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=rrf_weights))
+            response = self._client.query_points(
+                self.collection,
+                prefetch=prefetch,
+                query=fused,
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        return [
+            Hit(str(p.id), float(p.score), dict(p.payload or {}), _dense_of(p.vector))
+            for p in response.points
+        ]
+
+    def _scroll(
+        self, flt: models.Filter, with_vectors: bool = False
+    ) -> Iterator[list[models.Record]]:
+        offset = None
+        while True:
+            records, offset = self._client.scroll(
+                self.collection,
+                scroll_filter=flt,
+                limit=_SCROLL_PAGE,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+            yield records
+            if offset is None:
+                return
+
+    def chunk(self, chunk_id: str, groups: Groups) -> Hit | None:
+        """One committed chunk by id, only if `groups` may read it (the ACL is in the query)."""
+        flt = self._filter(groups)
+        flt.must = [*(flt.must or []), models.HasIdCondition(has_id=[chunk_id])]
+        records = [r for page in self._scroll(flt) for r in page]
+        return Hit(str(records[0].id), 0.0, dict(records[0].payload or {})) if records else None
+
+    def chunks_of(self, doc_id: str, groups: Groups) -> list[Hit]:
+        hits = [
+            Hit(str(r.id), 0.0, dict(r.payload or {}))
+            for page in self._scroll(self._filter(groups, {DOC_FIELD: doc_id}))
+            for r in page
+        ]
+        return sorted(hits, key=lambda h: h.payload.get("chunk_index", 0))
+
+    def count(self, groups: Groups = ALL_GROUPS, staged: bool = False) -> int:
+        result = self._client.count(
+            self.collection, count_filter=self._filter(groups, staged=staged), exact=True
+        )
+        return int(result.count)
+
+    def document_ids(self, groups: Groups = ALL_GROUPS) -> set[str]:
+        facets = self._client.facet(
+            self.collection,
+            DOC_FIELD,
+            facet_filter=self._filter(groups),
+            limit=1_000_000,
+            exact=True,
+        )
+        return {str(hit.value) for hit in facets.hits}
+
+    def export_points(self, batch: int = _SCROLL_PAGE) -> Iterator[list[StoredChunk]]:
+        """Every chunk, staged or not, with its vectors: for migration and backup."""
+        everything = models.Filter()
+        for page in self._scroll(everything, with_vectors=True):
+            yield [_stored(r.id, r.vector, r.payload) for r in page]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _stored(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> StoredChunk:
+    vectors = vector if isinstance(vector, dict) else {DENSE: vector}
+    sparse = vectors.get(SPARSE)
+    return StoredChunk(
+        id=str(point_id),
+        dense=list(vectors[DENSE]),
+        sparse=SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else None,
+        payload=dict(payload or {}),
+    )
+
+
+def _dense_of(vector: Any) -> list[float] | None:
+    if isinstance(vector, dict) and DENSE in vector:
+        return list(vector[DENSE])
+    return None

@@ -1,0 +1,252 @@
+"""Real-browser end to end: `streamlit run` on 127.0.0.1 with a fresh KURA_DATA_DIR, driven by
+Playwright through Debian's /usr/bin/chromium (no browser download).
+
+An admin uploads a folder of two real files, waits for ingestion, asks a question and sees a
+streamed answer with a citation; an auditor finds that question in the log; an employee cannot
+open admin pages even by URL. Screenshots go to artifacts/screenshots/, timings (click to
+first token, click to full answer) to artifacts/e2e-timings.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, shared_doc
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SHOTS = REPO / "artifacts" / "screenshots"
+TIMINGS = REPO / "artifacts" / "e2e-timings.json"
+DOCS = ("en/fbi_nics_background_checks_2015-11.pdf", "en/scotus_transcript_p1.pdf")
+QUESTION = "How many NICS background checks were processed in November 2015?"
+PASSWORDS = {"boss": "Maple-harbor-77", "checker": "Granite-lantern-31", "worker": "Willow-canyon-58"}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real kura UI server on a free port; the server process alone opens the data dir's store."""
+    from app.accounts import Accounts
+
+    data = tmp_path_factory.mktemp("e2e") / "kura-data"
+    data.mkdir()
+    accounts = Accounts(data / "users.sqlite3")
+    accounts.add("boss", PASSWORDS["boss"], ["admin", "employee"])
+    accounts.add("checker", PASSWORDS["checker"], ["auditor"])
+    accounts.add("worker", PASSWORDS["worker"], ["employee"])
+    accounts.close()
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
+    # Short answers keep the suite within its time budget; the plumbing is the same.
+    env.update(KURA_DATA_DIR=str(data), KURA_LLM_MAX_ANSWER_TOKENS="48", KURA_CONTEXT_PASSAGES="2",
+               OMP_WAIT_POLICY="PASSIVE")
+    log = (data.parent / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "ui" / "Home.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start: {(data.parent / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        server_log = (data.parent / "server.log").read_text()
+        assert "Traceback" not in server_log, server_log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_idle(page, timeout_ms: int = 120_000) -> None:
+    """Wait until the Streamlit script run is over (no 'running' indicator, no spinner)."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-testid=\"stSpinner\"]')",
+        timeout=timeout_ms, polling=100,
+    )
+
+
+def log_in(page, url: str, name: str, path: str = "") -> None:
+    page.goto(f"{url}/{path}")
+    page.get_by_label("User name").wait_for()
+    if path:  # a page the signed-out session does not have: Streamlit says so in a dialog
+        page.get_by_role("dialog").filter(has_text="Page not found").wait_for()
+        page.keyboard.press("Escape")
+        page.get_by_role("dialog").wait_for(state="detached")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password", exact=True).fill(PASSWORDS[name])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {name}").wait_for()
+    wait_idle(page)
+
+
+def go(page, link: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=link if link != "Upload" else "Upload documents").first.wait_for()
+    wait_idle(page)
+
+
+def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, page, tmp_path):
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    for relative in DOCS:
+        shutil.copy2(shared_doc(relative), folder / Path(relative).name)
+
+    page.goto(server)
+    page.get_by_label("User name").wait_for()
+    shot(page, "01-login")
+
+    log_in(page, server, "boss")
+    go(page, "Upload")
+    page.get_by_label("Folder name under the data directory").fill("policies")
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(folder))
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length === 2", polling=100
+    )
+    wait_idle(page)
+    page.get_by_role("button", name="Save and ingest").click()
+    page.get_by_text("Ingestion finished").wait_for(timeout=240_000)
+    wait_idle(page)
+    assert page.get_by_text("2 ingested").count() == 1
+    shot(page, "02-upload-ingested")
+
+    go(page, "Documents")
+    assert page.get_by_test_id("stDataFrame").first.is_visible()
+    shot(page, "03-documents")
+
+    go(page, "System")
+    shot(page, "04-system")
+
+    go(page, "Ask")
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(QUESTION)
+    started = time.monotonic()
+    box.press("Enter")
+    # First token: the assistant's message holds streamed text (the spinner has gone).
+    page.wait_for_function(
+        """() => {
+            const msgs = document.querySelectorAll('[data-testid="stChatMessage"]');
+            if (msgs.length < 2) return false;
+            const last = msgs[msgs.length - 1];
+            if (last.querySelector('[data-testid="stSpinner"]')) return false;
+            const md = last.querySelector('[data-testid="stMarkdownContainer"]');
+            return !!md && md.innerText.trim().length > 0;
+        }""",
+        timeout=240_000, polling=50,
+    )
+    first_token_s = time.monotonic() - started
+    page.get_by_text("Sources").wait_for(timeout=240_000)
+    page.get_by_text("first token").wait_for(timeout=60_000)
+    full_answer_s = time.monotonic() - started
+    wait_idle(page)
+    citation = page.get_by_test_id("stExpander").filter(has_text="fbi_nics_background_checks_2015-11.pdf").first
+    citation.click()
+    citation.locator("mark").first.wait_for()  # the query's words are highlighted in the passage
+    shot(page, "05-ask-answer-with-citation")
+
+    page.get_by_text("Search passages only").click()
+    wait_idle(page)
+    page.get_by_test_id("stChatInputTextArea").fill("background checks")
+    page.get_by_test_id("stChatInputTextArea").press("Enter")
+    page.get_by_text("passages", exact=False).first.wait_for()
+    wait_idle(page)
+    assert page.get_by_test_id("stExpander").filter(has_text="fbi_nics").count() >= 1
+    shot(page, "06-search")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("User name").wait_for()
+
+    log_in(page, server, "checker")
+    page.get_by_role("heading", name="Audit log").wait_for()
+    page.get_by_label("Text in question or answer").fill("NICS background checks")
+    page.get_by_label("Text in question or answer").press("Enter")
+    wait_idle(page)
+    entry = page.get_by_test_id("stExpander").filter(has_text="boss · ask").first
+    entry.click()
+    entry.get_by_text(QUESTION).first.wait_for()
+    page.get_by_role("button", name="Verify the hash chain").click()
+    page.get_by_text("The audit log is intact").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download JSON Lines").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert QUESTION in exported
+    shot(page, "07-audit")
+
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    TIMINGS.write_text(json.dumps({
+        "question": QUESTION, "click_to_first_token_s": round(first_token_s, 2),
+        "click_to_full_answer_s": round(full_answer_s, 2),
+        "note": "first question after start: includes loading the LLM; answers capped at 48 tokens",
+    }, indent=1))
+    print(f"\nclick to first token {first_token_s:.1f} s, to full answer {full_answer_s:.1f} s")
+
+
+def test_employee_cannot_open_admin_or_auditor_pages_even_by_url(server, page):
+    for path in ("documents", "upload", "users", "system", "audit"):
+        log_in(page, server, "worker", path)
+        assert page.get_by_role("heading", name="Ask your documents").is_visible()
+        nav = page.get_by_test_id("stSidebarNav")
+        for name in ("Documents", "Upload", "Users", "System", "Audit log"):
+            assert nav.get_by_role("link", name=name).count() == 0
+        assert page.get_by_test_id("stFileUploader").count() == 0
+    shot(page, "08-employee-url-to-admin-page")

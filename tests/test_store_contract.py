@@ -1,0 +1,251 @@
+"""One contract, two stores: EdgeStore (qdrant-edge in a temp dir) and ServerStore (qdrant-client,
+here on QdrantClient(":memory:"); on a live server too when KURA_QDRANT_URL is set).
+
+Both must return the same ids for the same data and query, filter by ACL inside the query,
+hide staged chunks, and move between each other without re-embedding.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from retrieval.store import ALL_GROUPS, ChunkStore, EdgeStore, SparseVec, StoredChunk
+
+DOCS = {
+    "doc-leave": (["everyone"], [
+        "Employees receive twenty days of paid annual leave per year.",
+        "Parental leave lasts up to sixteen weeks and is paid at full salary.",
+        "Unused leave may be carried over into the first quarter of the next year.",
+    ]),
+    "doc-hr-salaries": (["hr"], [
+        "Salary bands for engineers range from grade 3 to grade 7.",
+        "The HR review of salaries happens every March; leave balances are checked then.",
+    ]),
+    "doc-security": (["everyone", "it"], [
+        "Laptops must use full-disk encryption and lock after five minutes.",
+        "Report a lost badge or laptop to the security desk within one hour.",
+        "Passwords are rotated only after a suspected compromise.",
+    ]),
+    "doc-ja": (["everyone"], [
+        "年次有給休暇は年間二十日付与されます。",
+        "ノートパソコンは必ずディスク全体を暗号化してください。",
+    ]),
+}
+QUERIES = ["how many days of paid leave", "laptop encryption policy", "salary review", "有給休暇の日数"]
+
+
+def sparse_of(text: str) -> SparseVec:
+    """Character-bigram term counts: a real sparse vector in the shape kura stores (IDF on top)."""
+    counts: dict[int, float] = {}
+    lowered = text.lower()
+    for a, b in zip(lowered, lowered[1:], strict=False):
+        if a.isspace() or b.isspace():
+            continue
+        index = int.from_bytes((a + b).encode("utf-8")[:4].ljust(4, b"\0"), "little") % 2_000_003
+        counts[index] = counts.get(index, 0.0) + 1.0
+    # Length-normalised like BM25, which also keeps different chunks from tying exactly.
+    total = sum(counts.values()) or 1.0
+    return SparseVec(sorted(counts), [counts[i] / total for i in sorted(counts)])
+
+
+def chunks_for(embedder, doc_id: str, groups: list[str], texts: list[str], staged: bool = False) -> list[StoredChunk]:
+    dense = embedder.embed_documents(texts)
+    return [
+        StoredChunk(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc_id}/{i}")),
+            dense=list(map(float, vec)),
+            sparse=sparse_of(text),
+            payload={"doc_id": doc_id, "acl_groups": groups, "staged": staged, "text": text,
+                     "chunk_index": i, "source_path": f"/docs/{doc_id}.txt", "file_type": "txt"},
+        )
+        for i, (text, vec) in enumerate(zip(texts, dense, strict=True))
+    ]
+
+
+def _server_store(embedder, client):
+    from retrieval.server_store import ServerStore
+
+    return ServerStore(None, None, f"kura_contract_{uuid.uuid4().hex[:8]}", embedder.dim, client=client)
+
+
+@pytest.fixture(params=["edge", "server-memory", "server-live"])
+def store(request, tmp_path, embedder) -> Iterator[ChunkStore]:
+    if request.param == "edge":
+        s: ChunkStore = EdgeStore(tmp_path / "store", embedder.dim)
+    elif request.param == "server-memory":
+        from qdrant_client import QdrantClient
+
+        s = _server_store(embedder, QdrantClient(":memory:"))
+    else:
+        url = os.environ.get("KURA_QDRANT_URL")
+        if not url:
+            pytest.skip("set KURA_QDRANT_URL (and KURA_QDRANT_API_KEY) to run against a live Qdrant server")
+        from qdrant_client import QdrantClient
+
+        client = QdrantClient(url=url, api_key=os.environ.get("KURA_QDRANT_API_KEY"))
+        s = _server_store(embedder, client)
+        request.addfinalizer(lambda: client.delete_collection(s.collection))
+    yield s
+    s.close()
+
+
+def fill(store: ChunkStore, embedder) -> None:
+    for doc_id, (groups, texts) in DOCS.items():
+        store.upsert(chunks_for(embedder, doc_id, groups, texts, staged=True))
+        store.commit_document(doc_id)
+
+
+def ids(hits) -> list[str]:
+    return [h.id for h in hits]
+
+
+def ranking(hits) -> list[str]:
+    """Ids best first, ties ordered by id: RRF gives equal scores to a chunk ranked 2nd by dense
+    and 3rd by sparse and its mirror image, and engines may order such ties freely. Hits with
+    the lowest score are left out: a chunk just past the cut-off may tie with them, and either
+    may be the one that made the cut. `scores` compares the scores themselves."""
+    scored = sorted(((round(h.score, 3), h.id) for h in hits), key=lambda t: (-t[0], t[1]))
+    last = scored[-1][0] if scored else None
+    return [doc for score, doc in scored if score != last]
+
+
+def _has_ties(hits) -> bool:
+    rounded = [round(h.score, 6) for h in hits]
+    return len(set(rounded)) != len(rounded)
+
+
+def scores(hits) -> list[float]:
+    return pytest.approx(sorted((h.score for h in hits), reverse=True), rel=1e-4)
+
+
+def test_point_ids_are_uuid_strings_and_counts_match(store, embedder):
+    fill(store, embedder)
+    total = sum(len(texts) for _, texts in DOCS.values())
+    assert store.count() == total
+    assert store.count(["hr"]) == len(DOCS["doc-hr-salaries"][1])
+    assert store.document_ids(["everyone"]) == {"doc-leave", "doc-security", "doc-ja"}
+    for batch in store.export_points():
+        for chunk in batch:
+            assert str(uuid.UUID(chunk.id)) == chunk.id
+
+
+def test_employee_never_sees_hr_chunks_in_any_search_mode(store, embedder):
+    fill(store, embedder)
+    query = "salary review"
+    dense, sparse = embedder.embed_query(query), sparse_of(query)
+    for d, s in ((dense, None), (None, sparse), (dense, sparse)):
+        hits = store.search(["everyone"], d, s, limit=20)
+        assert hits, "a search with visible documents must return something"
+        assert all("hr" not in h.payload["acl_groups"] or "everyone" in h.payload["acl_groups"] for h in hits)
+        assert "doc-hr-salaries" not in {h.doc_id for h in hits}
+    assert "doc-hr-salaries" in {h.doc_id for h in store.search(["hr"], dense, sparse, limit=5)}
+    assert store.search([], dense, sparse, limit=5) == []
+    assert store.chunks_of("doc-hr-salaries", ["everyone"]) == []
+
+
+def test_groups_must_be_a_sequence_never_a_bare_string(store, embedder):
+    fill(store, embedder)
+    with pytest.raises(TypeError):
+        store.search("everyone", embedder.embed_query("leave"), None, limit=3)  # type: ignore[arg-type]
+
+
+def test_staged_chunks_are_invisible_until_commit_which_replaces_the_old_version(store, embedder):
+    fill(store, embedder)
+    new_texts = ["Employees now receive twenty-five days of paid annual leave per year."]
+    store.upsert(chunks_for(embedder, "doc-leave-v2", ["everyone"], new_texts, staged=True))
+    query = embedder.embed_query("paid annual leave days")
+    assert "doc-leave-v2" not in {h.doc_id for h in store.search(ALL_GROUPS, query, None, limit=20)}
+    assert store.count(staged=True) == 1
+    store.commit_document("doc-leave-v2", replaces=["doc-leave"])
+    found = {h.doc_id for h in store.search(ALL_GROUPS, query, None, limit=20)}
+    assert "doc-leave-v2" in found and "doc-leave" not in found
+    assert store.count(staged=True) == 0
+
+
+def test_delete_staged_drops_only_uncommitted_chunks(store, embedder):
+    fill(store, embedder)
+    store.upsert(chunks_for(embedder, "doc-half", ["everyone"], ["half-written chunk"], staged=True))
+    before = store.count()
+    store.delete_staged()
+    assert store.count(staged=True) == 0 and store.count() == before
+
+
+def test_changing_a_documents_groups_takes_effect_without_reembedding(store, embedder):
+    fill(store, embedder)
+    store.set_document_payload("doc-security", {"acl_groups": ["it"]})
+    assert store.chunks_of("doc-security", ["everyone"]) == []
+    assert [h.payload["chunk_index"] for h in store.chunks_of("doc-security", ["it"])] == [0, 1, 2]
+    store.delete_documents(["doc-security"])
+    assert store.chunks_of("doc-security", ALL_GROUPS) == []
+
+
+def test_edge_and_server_return_the_same_ids_for_the_same_data(tmp_path, embedder):
+    from qdrant_client import QdrantClient
+
+    edge = EdgeStore(tmp_path / "edge", embedder.dim)
+    server = _server_store(embedder, QdrantClient(":memory:"))
+    try:
+        fill(edge, embedder)
+        fill(server, embedder)
+        compared = 0
+        for query in QUERIES:
+            dense, sparse = embedder.embed_query(query), sparse_of(query)
+            for groups in (["everyone"], ["everyone", "hr"], ALL_GROUPS):
+                channels_tie = any(
+                    _has_ties(edge.search(groups, d, s, limit=50)) for d, s in ((dense, None), (None, sparse))
+                )
+                for d, s in ((dense, None), (None, sparse), (dense, sparse)):
+                    a = edge.search(groups, d, s, limit=5)
+                    b = server.search(groups, d, s, limit=5)
+                    assert a, (query, groups)
+                    assert ranking(a) == ranking(b), (query, groups, d is None, s is None)
+                    if d is not None and s is not None and channels_tie:
+                        continue  # tied ranks inside a channel may be ordered either way before fusion
+                    assert sorted((h.score for h in b), reverse=True) == scores(a), (query, groups)
+                    compared += 1
+        assert compared >= 3 * len(QUERIES) * 2
+    finally:
+        edge.close()
+        server.close()
+
+
+def test_migration_copies_every_point_with_vectors_and_search_is_unchanged(tmp_path, embedder):
+    from qdrant_client import QdrantClient
+
+    from app.cli_ops import copy_points
+
+    edge = EdgeStore(tmp_path / "edge", embedder.dim)
+    server = _server_store(embedder, QdrantClient(":memory:"))
+    back = None
+    try:
+        fill(edge, embedder)
+        edge.upsert(chunks_for(embedder, "doc-staged", ["everyone"], ["not yet committed"], staged=True))
+        assert copy_points(edge, server, batch=2) == edge.count() + 1
+        back = EdgeStore(tmp_path / "edge-again", embedder.dim)
+        copy_points(server, back)
+        assert server.count(staged=True) == back.count(staged=True) == 1
+        for query in QUERIES:
+            dense, sparse = embedder.embed_query(query), sparse_of(query)
+            expected = ranking(edge.search(["everyone"], dense, sparse, limit=5))
+            assert ranking(server.search(["everyone"], dense, sparse, limit=5)) == expected
+            assert ranking(back.search(["everyone"], dense, sparse, limit=5)) == expected
+    finally:
+        edge.close()
+        server.close()
+        if back is not None:
+            back.close()
+
+
+def test_server_store_refuses_a_collection_built_by_another_embedder(embedder):
+    from qdrant_client import QdrantClient
+
+    from retrieval.server_store import ServerStore, ServerStoreError
+
+    client = QdrantClient(":memory:")
+    ServerStore(None, None, "kura_chunks", embedder.dim + 1, client=client)
+    with pytest.raises(ServerStoreError, match="KURA_COLLECTION"):
+        ServerStore(None, None, "kura_chunks", embedder.dim, client=client)
