@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from app import offline  # noqa: F401
@@ -43,6 +43,14 @@ def setup(
     console.print(f"sentence splitting for unstructured: {install_for_unstructured()}")
     console.print(f"LLM: {packaged_llm_path()}")
     console.print(f"embedder: {packaged_embedder_path()}")
+    settings = KuraSettings()
+    if settings.embedder_backend != "torch":
+        from models.onnx_export import ensure_onnx_export
+        from models.registry import resolve_embedder_path
+
+        source = resolve_embedder_path(settings.embedder_path)
+        if not (source / "model.onnx").is_file():
+            console.print(f"embedder ONNX export: {ensure_onnx_export(source, settings.model_cache_dir)}")
 
 
 @app.command()
@@ -57,13 +65,16 @@ def ingest(
         raise typer.Exit(2)
     service = _service()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[chunks]} chunks"),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"))
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task("loading models", total=None, chunks=0, rate="")
+            task = progress.add_task("loading models", total=None, chunks=0, rate="", eta="")
             def on_progress(event) -> None:
-                progress.update(task, total=event.files_total, completed=event.files_done, chunks=event.chunks,
-                                rate=f"{event.rate_files_per_s:.1f} files/s", description=Path(event.current).name[:40])
+                eta = f"ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
+                progress.update(task, total=event.files_total, completed=event.files_done,
+                                chunks=f"{event.chunks} ({event.pages} pages)",
+                                rate=f"{event.rate_files_per_s:.1f} files/s {event.rate_chunks_per_s:.0f} chunks/s",
+                                eta=eta, description=Path(event.current).name[:40])
             report = service.ingest(local_operator(), path, parse_groups(groups), on_progress)
     finally:
         service.close()
@@ -73,7 +84,10 @@ def ingest(
     for status in ("ingested", "linked", "unchanged", "removed", "failed"):
         table.add_row(status, str(report.count(status)))
     console.print(table)
-    console.print(f"{report.chunks} chunks in {report.seconds:.1f} s")
+    console.print(f"{report.chunks} chunks, {report.pages} pages in {report.seconds:.1f} s")
+    busy = sum(report.stage_s.values())
+    if busy > 0:
+        console.print("time per stage: " + ", ".join(f"{k} {v:.1f} s ({v / busy:.0%})" for k, v in report.stage_s.items()))
     for failure in report.failures:
         console.print(f"[yellow]FAILED[/yellow] {failure.path}: {failure.reason}\n    → {failure.hint}")
     if report_json:

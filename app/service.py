@@ -122,7 +122,10 @@ class KuraService:
     # --- components, loaded on first use (the UI starts before the models are needed) ---
     @cached_property
     def embedder(self) -> Embedder:
-        return load_embedder(resolve_embedder_path(self.settings.embedder_path), self.settings.embedder_backend)
+        return load_embedder(
+            resolve_embedder_path(self.settings.embedder_path), self.settings.embedder_backend,
+            cache_dir=self.settings.model_cache_dir,
+        )
 
     @cached_property
     def store(self) -> ChunkStore:

