@@ -173,6 +173,10 @@ from app.cli_models import models_app  # noqa: E402
 app.add_typer(models_app, name="models")
 app.command("doctor")(_doctor)
 
+from app.cli_ops import register as _register_ops  # noqa: E402
+
+_register_ops(app)  # migrate, backup, restore, metrics
+
 
 @app.command()
 def serve(
@@ -200,7 +204,7 @@ def main() -> None:
     from models.errors import ModelError
     from retrieval.store import StoreBusy
 
-    configure_logging()
+    configure_logging(KuraSettings())
     try:
         app()
     except (StoreBusy, ModelError, AccessDenied, FileNotFoundError, ValueError) as exc:

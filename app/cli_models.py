@@ -18,7 +18,9 @@ from rich.table import Table
 from app import offline  # noqa: F401
 from app.settings import KuraSettings
 
-models_app = typer.Typer(help="The models kura uses: list, add, verify, switch.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="The models kura uses: list, add, verify, switch.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -39,21 +41,44 @@ def list_models() -> None:
     registry = _registry()
     active = {role: (registry.active(role) or None) for role in ("llm", "embedder", "reranker")}
     table = Table()
-    for column in ("", "name", "role", "size", "context", "chat template", "licence", "source", "path"):
+    for column in (
+        "",
+        "name",
+        "role",
+        "size",
+        "context",
+        "chat template",
+        "licence",
+        "source",
+        "path",
+    ):
         table.add_column(column)
     for e in registry.entries():
         mark = "*" if active.get(e.role) and active[e.role].name == e.name else ""  # type: ignore[union-attr]
         size = f"{e.size / 2**20:.0f} MiB" if e.size else "?"
         template = {True: "yes", False: "NO", None: "-"}[e.chat_template]
-        table.add_row(mark, e.name, e.role, size, str(e.context_length or "-"), template, e.licence or "?",
-                      e.source, e.path)
+        table.add_row(
+            mark,
+            e.name,
+            e.role,
+            size,
+            str(e.context_length or "-"),
+            template,
+            e.licence or "?",
+            e.source,
+            e.path,
+        )
     console.print(table)
 
 
 @models_app.command("add")
 def add(
-    path: Annotated[Path, typer.Argument(help="a .gguf file (llm) or a model folder (embedder, reranker)")],
-    name: Annotated[str | None, typer.Option(help="name in the manifest (default: the file name)")] = None,
+    path: Annotated[
+        Path, typer.Argument(help="a .gguf file (llm) or a model folder (embedder, reranker)")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="name in the manifest (default: the file name)")
+    ] = None,
     role: Annotated[str, typer.Option(help="llm | embedder | reranker")] = "llm",
     licence: Annotated[str | None, typer.Option(help="licence, if the file does not say")] = None,
 ) -> None:
@@ -70,7 +95,9 @@ def add(
 
 
 @models_app.command("verify")
-def verify(name: Annotated[str | None, typer.Argument(help="one model (default: all)")] = None) -> None:
+def verify(
+    name: Annotated[str | None, typer.Argument(help="one model (default: all)")] = None,
+) -> None:
     """Check each model's file is present, complete and has its recorded sha256."""
     from models.errors import ModelError
 
@@ -103,6 +130,7 @@ def use(name: Annotated[str, typer.Argument(help="a model from `kura models list
 
 # --- kura doctor -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Check:
     status: str  # OK | WARN | FAIL
@@ -125,15 +153,26 @@ def run_checks(settings: KuraSettings) -> list[Check]:
 
 def _python() -> Check:
     ok = sys.version_info[:2] == (3, 11)
-    return Check("OK" if ok else "WARN", "python", f"{platform.python_version()} at {sys.executable}",
-                 "" if ok else "kura is tested on Python 3.11: scripts/setup.sh with KURA_PYTHON=python3.11")
+    return Check(
+        "OK" if ok else "WARN",
+        "python",
+        f"{platform.python_version()} at {sys.executable}",
+        "" if ok else "kura is tested on Python 3.11: scripts/setup.sh with KURA_PYTHON=python3.11",
+    )
 
 
 def _llama_cpp(settings: KuraSettings) -> list[Check]:
     try:
         import llama_cpp
     except ImportError as exc:
-        return [Check("FAIL", "llama.cpp", f"llama-cpp-python does not import: {exc}", "run scripts/setup.sh")]
+        return [
+            Check(
+                "FAIL",
+                "llama.cpp",
+                f"llama-cpp-python does not import: {exc}",
+                "run scripts/setup.sh",
+            )
+        ]
     from models.llm import build_supports_gpu, visible_gpus
 
     info = llama_cpp.llama_print_system_info().decode(errors="replace").strip().rstrip("|").strip()
@@ -142,17 +181,35 @@ def _llama_cpp(settings: KuraSettings) -> list[Check]:
     gpu_text = ", ".join(f"{g.name} ({g.vram_mib} MiB)" for g in gpus) or "none visible"
     if build_supports_gpu():
         status = "OK" if gpus or settings.llm_gpu_layers == 0 else "WARN"
-        checks.append(Check(status, "GPU", f"CUDA build; GPUs: {gpu_text}",
-                            "" if status == "OK" else "check the NVIDIA driver and CUDA_VISIBLE_DEVICES"))
+        checks.append(
+            Check(
+                status,
+                "GPU",
+                f"CUDA build; GPUs: {gpu_text}",
+                "" if status == "OK" else "check the NVIDIA driver and CUDA_VISIBLE_DEVICES",
+            )
+        )
     elif gpus:
-        checks.append(Check("WARN", "GPU", f"GPUs {gpu_text} but llama.cpp is a CPU build",
-                            "rebuild: CMAKE_ARGS=-DGGML_CUDA=on pip install --no-cache-dir "
-                            "llama-cpp-python==0.3.36 (docs/llm.md)"))
+        checks.append(
+            Check(
+                "WARN",
+                "GPU",
+                f"GPUs {gpu_text} but llama.cpp is a CPU build",
+                "rebuild: CMAKE_ARGS=-DGGML_CUDA=on pip install --no-cache-dir "
+                "llama-cpp-python==0.3.36 (docs/llm.md)",
+            )
+        )
     else:
         from models.llm import cpu_threads
 
         threads, batch = cpu_threads(settings.llm_threads)
-        checks.append(Check("OK", "GPU", f"none; the LLM runs on the CPU with {threads} thread(s), {batch} for prompts"))
+        checks.append(
+            Check(
+                "OK",
+                "GPU",
+                f"none; the LLM runs on the CPU with {threads} thread(s), {batch} for prompts",
+            )
+        )
     return checks
 
 
@@ -170,13 +227,23 @@ def _models(settings: KuraSettings) -> list[Check]:
     for entry in entries:
         try:
             registry.verify(entry.name)
-            checks.append(Check("OK", f"model {entry.name}", f"{entry.role}, sha256 matches, {entry.path}"))
+            checks.append(
+                Check("OK", f"model {entry.name}", f"{entry.role}, sha256 matches, {entry.path}")
+            )
         except ModelError as exc:
             failing = active_llm is not None and entry.name == active_llm.name
-            checks.append(Check("FAIL" if failing else "WARN", f"model {entry.name}", str(exc),
-                                "restore the file or `kura models add` it again"))
+            checks.append(
+                Check(
+                    "FAIL" if failing else "WARN",
+                    f"model {entry.name}",
+                    str(exc),
+                    "restore the file or `kura models add` it again",
+                )
+            )
     if settings.llm_url:
-        checks.append(Check("OK", "LLM", f"OpenAI-compatible server at {settings.llm_url} (KURA_LLM_URL)"))
+        checks.append(
+            Check("OK", "LLM", f"OpenAI-compatible server at {settings.llm_url} (KURA_LLM_URL)")
+        )
         return checks
     try:
         path = resolve_llm_path(settings.llm_path, registry)
@@ -189,9 +256,13 @@ def _models(settings: KuraSettings) -> list[Check]:
 
 def _store(settings: KuraSettings) -> Check:
     if settings.qdrant_url:
-        return Check("OK", "store", f"Qdrant server at {settings.qdrant_url} (not opened by doctor)")
+        return Check(
+            "OK", "store", f"Qdrant server at {settings.qdrant_url} (not opened by doctor)"
+        )
     if not settings.store_dir.exists() or not any(settings.store_dir.iterdir()):
-        return Check("OK", "store", f"empty ({settings.store_dir}); ingest documents with `kura ingest`")
+        return Check(
+            "OK", "store", f"empty ({settings.store_dir}); ingest documents with `kura ingest`"
+        )
     try:
         from ingest.manifest import Manifest
 
@@ -207,10 +278,16 @@ def _store(settings: KuraSettings) -> Check:
             count = store.count()
         finally:
             store.close()
-        return Check("OK", "store", f"{count} chunks from {documents} documents in {settings.store_dir}")
+        return Check(
+            "OK", "store", f"{count} chunks from {documents} documents in {settings.store_dir}"
+        )
     except Exception as exc:  # noqa: BLE001 - doctor reports whatever the store says
-        return Check("FAIL", "store", f"{type(exc).__name__}: {exc}",
-                     "stop other kura processes (one process owns the store), or restore the data dir from backup")
+        return Check(
+            "FAIL",
+            "store",
+            f"{type(exc).__name__}: {exc}",
+            "stop other kura processes (one process owns the store), or restore the data dir from backup",
+        )
 
 
 def _embedder_dim(settings: KuraSettings) -> int:
@@ -230,35 +307,61 @@ def _disk(settings: KuraSettings) -> Check:
     free = shutil.disk_usage(target).free
     text = f"{free / 2**30:.1f} GiB free at {target}"
     if free < 1 * 2**30:
-        return Check("FAIL", "disk", text, "free space: ingestion and the audit log need room to write")
+        return Check(
+            "FAIL", "disk", text, "free space: ingestion and the audit log need room to write"
+        )
     if free < 5 * 2**30:
-        return Check("WARN", "disk", text, "less than 5 GiB free: plan more space before large ingests")
+        return Check(
+            "WARN", "disk", text, "less than 5 GiB free: plan more space before large ingests"
+        )
     return Check("OK", "disk", text)
 
 
 def _tesseract(settings: KuraSettings) -> list[Check]:
     exe = shutil.which("tesseract")
     if exe is None:
-        return [Check("WARN", "tesseract", "not installed: scanned PDFs give no text",
-                      "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn")]
+        return [
+            Check(
+                "WARN",
+                "tesseract",
+                "not installed: scanned PDFs give no text",
+                "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn",
+            )
+        ]
     try:
-        out = subprocess.run([exe, "--list-langs"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(
+            [exe, "--list-langs"], capture_output=True, text=True, timeout=20
+        ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         return [Check("WARN", "tesseract", f"does not run: {exc}", "reinstall tesseract-ocr")]
     have = {line.strip() for line in out.splitlines()[1:]}
     wanted = [lang for lang in settings.ocr_languages.split("+") if lang]
     missing = [lang for lang in wanted if lang not in have]
     if missing:
-        return [Check("WARN", "tesseract", f"languages {', '.join(sorted(have))}; missing {', '.join(missing)}",
-                      "apt-get install " + " ".join(f"tesseract-ocr-{m}" for m in missing))]
+        return [
+            Check(
+                "WARN",
+                "tesseract",
+                f"languages {', '.join(sorted(have))}; missing {', '.join(missing)}",
+                "apt-get install " + " ".join(f"tesseract-ocr-{m}" for m in missing),
+            )
+        ]
     return [Check("OK", "tesseract", f"languages {', '.join(wanted)} installed")]
 
 
 def _network(settings: KuraSettings) -> Check:
-    urls = {name: value for name, value in (("KURA_QDRANT_URL", settings.qdrant_url), ("KURA_LLM_URL", settings.llm_url))
-            if value}
+    urls = {
+        name: value
+        for name, value in (
+            ("KURA_QDRANT_URL", settings.qdrant_url),
+            ("KURA_LLM_URL", settings.llm_url),
+        )
+        if value
+    }
     if not urls:
-        return Check("OK", "network", "no outbound connection needed (embedded store, in-process LLM)")
+        return Check(
+            "OK", "network", "no outbound connection needed (embedded store, in-process LLM)"
+        )
     listed = ", ".join(f"{k}={v}" for k, v in urls.items())
     return Check("OK", "network", f"connects only to the configured servers: {listed}")
 
@@ -269,7 +372,10 @@ def doctor() -> None:
     checks = run_checks(KuraSettings())
     colours = {"OK": "green", "WARN": "yellow", "FAIL": "red"}
     for c in checks:
-        console.print(f"[{colours[c.status]}]{c.status:<4}[/{colours[c.status]}] {c.what}: {c.detail}", highlight=False)
+        console.print(
+            f"[{colours[c.status]}]{c.status:<4}[/{colours[c.status]}] {c.what}: {c.detail}",
+            highlight=False,
+        )
         if c.fix:
             console.print(f"       → {c.fix}", highlight=False)
     if any(c.status == "FAIL" for c in checks):

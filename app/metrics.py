@@ -12,10 +12,12 @@ Usage:
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,19 @@ if TYPE_CHECKING:
     from app.service import Answer, KuraService
     from ingest.pipeline import IngestReport
 
+class _RefreshOnScrape:
+    """A collector that yields nothing but refreshes the read gauges. Registered before every
+    kura metric because a scrape collects in registration order."""
+
+    def collect(self):  # noqa: ANN201 (prometheus_client's collector protocol)
+        if "refresh" in globals():  # register() also collects once, before refresh is defined
+            refresh()
+        return []
+
+
+REGISTRY.register(_RefreshOnScrape())
+
+
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160)
 
 QUERIES = Counter("kura_queries", "Searches and questions served", ["kind"])  # kind: search | ask
@@ -33,7 +48,7 @@ ANSWER_FIRST_TOKEN = Histogram(
     "kura_answer_first_token_seconds", "Time from question to the first streamed token", buckets=_LATENCY_BUCKETS
 )
 ANSWER_TOTAL = Histogram("kura_answer_seconds", "Time to stream a whole answer", buckets=_LATENCY_BUCKETS)
-RETRIEVAL = Histogram("kura_retrieval_seconds", "Embedding + store query time per search", buckets=_LATENCY_BUCKETS)
+RETRIEVAL = Histogram("kura_retrieval_seconds", "Query embedding + hybrid store query (+ rerank) per search", buckets=_LATENCY_BUCKETS)
 RERANK = Histogram("kura_rerank_seconds", "Reranking time per search (when a reranker is set)", buckets=_LATENCY_BUCKETS)
 ANSWER_TOKENS = Counter("kura_answer_tokens", "Tokens streamed in answers")
 TOKENS_PER_SECOND = Gauge("kura_answer_tokens_per_second", "Generation speed of the last answer")
@@ -47,6 +62,7 @@ STORE_DOCUMENTS = Gauge("kura_store_documents", "Documents in the manifest")
 GPU_MEMORY_USED = Gauge("kura_gpu_memory_used_bytes", "GPU memory in use (nvidia-smi), per GPU", ["gpu"])
 GPU_MEMORY_TOTAL = Gauge("kura_gpu_memory_total_bytes", "GPU memory size (nvidia-smi), per GPU", ["gpu"])
 
+log = logging.getLogger(__name__)
 _readers: list[Callable[[], None]] = []
 _gpu_checked_at = 0.0
 _lock = threading.Lock()
@@ -57,14 +73,19 @@ def watch_service(service: KuraService) -> None:
     """Read store size, document count and queue depth from `service` at scrape time (never
     on the query path); only parts already loaded are read, a scrape never loads a model."""
 
+    ref = weakref.ref(service)  # a closed, dropped service stops being read
+
     def read() -> None:
-        loaded = service.__dict__
+        alive = ref()
+        if alive is None:
+            raise LookupError("service is gone")
+        loaded = alive.__dict__
         if "store" in loaded:
             STORE_CHUNKS.set(loaded["store"].count())
         if "manifest" in loaded:
             STORE_DOCUMENTS.set(len(loaded["manifest"].documents()))
         if "llm_queue" in loaded:
-            QUEUE_WAITING.set(loaded["llm_queue"].waiting)
+            QUEUE_WAITING.set(loaded["llm_queue"].waiting())
 
     _readers.append(read)
 
@@ -110,7 +131,8 @@ def refresh() -> None:
     for read in list(_readers):
         try:
             read()
-        except Exception:  # a store closed between scrapes must not fail the whole scrape
+        except Exception as exc:  # a closed or dropped service must not fail the whole scrape
+            log.debug("metrics reader dropped: %s", exc)
             _readers.remove(read)
     now = time.monotonic()
     if now - _gpu_checked_at > 10 and shutil.which("nvidia-smi"):
@@ -131,16 +153,6 @@ def _read_gpu_memory() -> None:
         GPU_MEMORY_USED.labels(gpu=index).set(float(used) * 2**20)
         GPU_MEMORY_TOTAL.labels(gpu=index).set(float(total) * 2**20)
 
-
-class _RefreshOnScrape:
-    """A collector that yields nothing but refreshes the read gauges just before a scrape."""
-
-    def collect(self):  # noqa: ANN201 (prometheus_client's collector protocol)
-        refresh()
-        return []
-
-
-REGISTRY.register(_RefreshOnScrape())
 
 
 def start_metrics_server(port: int, host: str = "127.0.0.1") -> int:

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from app import offline  # noqa: F401
+from app import metrics, offline  # noqa: F401
 from app.accounts import Accounts
 from app.audit import AuditLog, ChainProblem
 from app.feedback import Feedback, FeedbackBook
@@ -69,6 +69,7 @@ class Answer:
     _stream: Iterator[str] | None
     text: str = ""
     first_token_s: float | None = None
+    token_count: int = 0
     total_s: float | None = None
     _on_done: Callable[[Answer], None] | None = field(default=None, repr=False)
     standalone_question: str | None = None  # the follow-up rewritten with its history, used for retrieval
@@ -87,6 +88,7 @@ class Answer:
                 for token in self._stream:
                     if self.first_token_s is None:
                         self.first_token_s = time.monotonic() - started
+                    self.token_count += 1
                     self.text += token
                     yield token
             finally:  # the reader left early: stop generating, give the model to the next asker
@@ -118,6 +120,12 @@ class KuraService:
         self.settings.ensure_dirs()
         self.audit = AuditLog(self.settings.audit_path)
         self._init_lock = threading.Lock()
+        metrics.watch_service(self)
+        if self.settings.metrics_port is not None:  # the UI process, a worker: whoever serves
+            try:
+                metrics.start_metrics_server(self.settings.metrics_port, self.settings.metrics_host)
+            except OSError as exc:
+                log.warning("metrics endpoint not started: %s", exc)
 
     # --- components, loaded on first use (the UI starts before the models are needed) ---
     @cached_property
@@ -132,7 +140,9 @@ class KuraService:
         if self.settings.qdrant_url:
             from retrieval.server_store import ServerStore
 
-            return ServerStore(self.settings.qdrant_url, self.settings.qdrant_api_key, self.settings.collection, self.embedder.dim)
+            s = self.settings
+            return ServerStore(s.qdrant_url, s.qdrant_api_key, s.collection, self.embedder.dim,
+                               shards=s.qdrant_shards, replicas=s.qdrant_replicas)
         return EdgeStore(self.settings.store_dir, self.embedder.dim)
 
     @cached_property
@@ -142,16 +152,17 @@ class KuraService:
     @cached_property
     def reranker(self) -> Reranker | None:
         path = self.settings.reranker_path
-        return Reranker(path) if path else None
+        return metrics.TimedReranker(Reranker(path)) if path else None  # type: ignore[return-value]
 
     def _find(self, query: str, groups: Groups, limit: int, conditions: dict[str, Any] | None) -> list[Passage]:
         """Hybrid search (+ rerank when configured) with the ACL filter inside the query."""
         s = self.settings
-        return search_passages(
-            self.index.store, self.embedder, query, groups, limit, sparse=self.sparse, conditions=conditions,
-            fusion=parse_fusion(s.fusion), dense_languages=s.embedder_languages,
-            reranker=self.reranker, rerank_top_n=s.rerank_top_n,
-        )
+        with metrics.RETRIEVAL.time():
+            return search_passages(
+                self.index.store, self.embedder, query, groups, limit, sparse=self.sparse, conditions=conditions,
+                fusion=parse_fusion(s.fusion), dense_languages=s.embedder_languages,
+                reranker=self.reranker, rerank_top_n=s.rerank_top_n,
+            )
 
     @cached_property
     def manifest(self) -> Manifest:
@@ -232,7 +243,11 @@ class KuraService:
         on_progress: Callable[[IngestProgress], None] | None = None,
     ) -> IngestReport:
         user.require(ADMIN, "ingest documents")
-        report = sync_folder(folder, groups, self.index, on_progress)
+        with metrics.IN_FLIGHT.track_inprogress():
+            report = sync_folder(folder, groups, self.index, on_progress)
+        metrics.record_ingest(report)
+        log.info("ingest", extra={"user": user.name, "folder": str(folder), "files": len(report.results),
+                                  "chunks": report.chunks, "failed": len(report.failures)})
         self.audit.append(
             user=user.name, role=ADMIN, action="ingest", folder=str(folder), groups=list(groups),
             ingested=report.count("ingested"), failed=len(report.failures), removed=report.count("removed"),
@@ -265,7 +280,9 @@ class KuraService:
     ) -> list[Passage]:
         """`conditions` narrows the search by payload field, e.g. {"file_type": ["pdf"]}; the ACL filter always applies."""
         groups = self._groups_for(user, as_admin)
+        metrics.QUERIES.labels(kind="search").inc()
         passages = self._find(query, groups, limit or self.settings.search_top_k, conditions)
+        log.info("search", extra={"user": user.name, "passages": len(passages)})
         self.audit.append(
             user=user.name, role=ADMIN if as_admin else EMPLOYEE, action="search", query=query,
             chunks=[p.chunk_id for p in passages], documents=sorted({p.doc_id for p in passages}),
@@ -279,6 +296,7 @@ class KuraService:
         """`history`: the conversation so far ({"role": "user"|"assistant", "content": ...}); a
         follow-up is condensed into a standalone question first. Raises QueueFull when busy."""
         groups = self._groups_for(user, as_admin)
+        metrics.QUERIES.labels(kind="ask").inc()
         standalone = self.standalone_question(user, history, question) if history else question
         passages = self._find(standalone, groups, self.settings.search_top_k, conditions)
         s = self.settings
@@ -296,6 +314,9 @@ class KuraService:
         )
 
         def record(answer: Answer) -> None:
+            metrics.record_answer(answer)
+            log.info("answer", extra={"user": user.name, "passages": len(answer.context),
+                                      "first_token_s": answer.first_token_s, "total_s": answer.total_s})
             self.audit.append(
                 user=user.name, role=role, action="answer", query=question, answer=answer.text,
                 chunks=[cid for c in answer.context for cid in c.chunk_ids],
@@ -304,6 +325,7 @@ class KuraService:
             )
 
         if not context:
+            metrics.REFUSALS.inc()
             return Answer(question, [], None, _on_done=record, standalone_question=standalone)
         messages = build_messages(
             standalone, [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context]

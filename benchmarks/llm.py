@@ -16,7 +16,13 @@ from pathlib import Path
 
 from app import offline  # noqa: F401
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "squad-v1.1-dev" / "corpus.jsonl"
+CORPUS = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "eval"
+    / "squad-v1.1-dev"
+    / "corpus.jsonl"
+)
 
 
 def rag_messages(llm, prompt_tokens: int, question: str) -> list[dict[str, str]]:
@@ -27,7 +33,10 @@ def rag_messages(llm, prompt_tokens: int, question: str) -> list[dict[str, str]]
     if CORPUS.is_file():
         with CORPUS.open() as handle:
             texts = [json.loads(line)["text"] for _, line in zip(range(200), handle, strict=False)]
-    texts = texts or ["The annual leave policy grants twenty days of paid leave to every employee. " * 8] * 50
+    texts = (
+        texts
+        or ["The annual leave policy grants twenty days of paid leave to every employee. " * 8] * 50
+    )
     passages, used = [], 0
     for i, text in enumerate(texts, start=1):
         cost = llm.count_tokens(text) + 12
@@ -55,7 +64,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tokens", type=int, default=32, help="answer tokens per request")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", default="1,4,16")
-    parser.add_argument("--model", type=Path, default=None, help="GGUF (default: the active/packaged LLM)")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="GGUF (default: the active/packaged LLM)"
+    )
     args = parser.parse_args(argv)
 
     from models.llm import LlamaCppLLM
@@ -70,8 +81,14 @@ def main(argv: list[str]) -> int:
     print(f"RAG prompt {prompt_len} tokens, answer {args.tokens} tokens, {args.repeats} repeats")
 
     def raw_stream():
-        for chunk in raw.create_chat_completion(messages=messages, max_tokens=args.tokens, stream=True,
-                                                temperature=0.1, seed=0, repeat_penalty=1.15):
+        for chunk in raw.create_chat_completion(
+            messages=messages,
+            max_tokens=args.tokens,
+            stream=True,
+            temperature=0.1,
+            seed=0,
+            repeat_penalty=1.15,
+        ):
             if chunk["choices"][0].get("delta", {}).get("content"):
                 yield chunk
 
@@ -97,15 +114,24 @@ def main(argv: list[str]) -> int:
     warm = _timed(line.submit("bench", other, args.tokens))[0]
     raw.reset()
     cold = _timed(line.submit("bench", other, args.tokens))[0]
-    print(f"KV prefix reuse: TTFT cold {cold * 1000:.0f} ms, after a prompt with the same passages {warm * 1000:.0f} ms")
+    print(
+        f"KV prefix reuse: TTFT cold {cold * 1000:.0f} ms, after a prompt with the same passages {warm * 1000:.0f} ms"
+    )
 
     for n in [int(x) for x in args.concurrency.split(",") if x]:
         latencies: list[float] = []
         pieces = [0]
         lock = threading.Lock()
 
-        def ask(i: int) -> None:
-            ask_messages = rag_messages(llm, args.prompt_tokens, f"Question number {i}: what happened?")
+        def ask(
+            i: int,
+            latencies: list[float] = latencies,
+            pieces: list[int] = pieces,
+            lock: threading.Lock = lock,
+        ) -> None:
+            ask_messages = rag_messages(
+                llm, args.prompt_tokens, f"Question number {i}: what happened?"
+            )
             started = time.perf_counter()
             count = sum(1 for _ in line.submit(f"user{i}", ask_messages, args.tokens))
             with lock:
@@ -121,6 +147,8 @@ def main(argv: list[str]) -> int:
         wall = time.perf_counter() - started
         latencies.sort()
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-        print(f"{n:3d} concurrent askers: {n / wall:5.2f} answers/s, {pieces[0] / wall:6.1f} pieces/s, "
-              f"latency p50 {statistics.median(latencies):5.2f} s p95 {p95:5.2f} s")
+        print(
+            f"{n:3d} concurrent askers: {n / wall:5.2f} answers/s, {pieces[0] / wall:6.1f} pieces/s, "
+            f"latency p50 {statistics.median(latencies):5.2f} s p95 {p95:5.2f} s"
+        )
     return 0

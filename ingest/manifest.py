@@ -183,6 +183,13 @@ class Manifest:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?)", (doc_id, json.dumps(record)))
 
+    def begin_swaps(self, swaps: list[tuple[str, dict]]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO journal VALUES (?, ?)",
+                [(doc_id, json.dumps(record)) for doc_id, record in swaps],
+            )
+
     def pending_swaps(self) -> list[tuple[str, dict]]:
         return [
             (d, json.loads(r)) for d, r in self._db.execute("SELECT doc_id, record FROM journal")

@@ -45,8 +45,10 @@ from retrieval.store import ALL_GROUPS, ChunkStore, SparseVec, StoredChunk
 log = logging.getLogger(__name__)
 
 _POINT_NAMESPACE = uuid.UUID("6f1c9a52-6b1e-4d0e-9a43-6b75726100aa")
-STAGES = ("read", "parse", "chunk", "embed", "upsert")
+STAGES = ("read", "parse", "chunk", "embed", "sparse", "upsert")
 EMBED_BATCH = 64  # chunks per embedder call across files
+MAX_BATCH_FILES = 64  # files swapped in per store flush (a flush is ~75 ms of fsync)
+MAX_BATCH_WAIT_S = 2.0  # longest a parsed file waits for more files to batch with
 _QUEUE_FILES = 8  # parsed files waiting for the writer (bounds memory)
 
 
@@ -148,8 +150,8 @@ def recover(index: Index) -> int:
 
     Idempotent and cheap when nothing was interrupted (three small queries and one delete)."""
     pending = index.manifest.pending_swaps()
-    for doc_id, swap in pending:
-        _finish_swap(index, doc_id, swap, verify=True)
+    if pending:
+        _finish_swaps(index, pending, verify=True)
     index.store.delete_staged()
     for doc_id in index.manifest.dirty_documents():
         _settle(index, doc_id)
@@ -243,7 +245,8 @@ def sync_folder(
 
 
 class _Writer:
-    """Consumes prepared files in order: links, batches embeddings across files, swaps."""
+    """Consumes prepared files in order: links them, or batches their embeddings across files
+    and swaps the whole batch in with one store flush."""
 
     def __init__(
         self,
@@ -253,14 +256,10 @@ class _Writer:
         report: IngestReport,
         progress: Callable[[str], None],
     ) -> None:
-        self.index, self.root, self.acl, self.report, self.progress = (
-            index,
-            root,
-            acl,
-            report,
-            progress,
-        )
+        self.index, self.root, self.acl = index, root, acl
+        self.report, self.progress = report, progress
         self.pending: list[_Prepared] = []
+        self.pending_since = 0.0
 
     def run(self, candidates: list[_Candidate]) -> None:
         handoff: queue.Queue[_Prepared | BaseException | None] = queue.Queue(maxsize=_QUEUE_FILES)
@@ -276,10 +275,12 @@ class _Writer:
         try:
             while True:
                 try:
-                    item = handoff.get_nowait()
+                    # Wait for the parser, but not so long that parsed files sit unembedded.
+                    wait = max(0.0, self.pending_since + MAX_BATCH_WAIT_S - time.monotonic())
+                    item = handoff.get(timeout=wait) if self.pending else handoff.get()
                 except queue.Empty:
-                    self._flush()  # embed what is ready while the parser works on the next file
-                    item = handoff.get()
+                    self._flush()
+                    continue
                 if item is None:
                     break
                 if isinstance(item, BaseException):
@@ -296,11 +297,17 @@ class _Writer:
         if item.failure is not None:
             self._done(item.failure)
         elif item.pieces is not None:
-            self.pending.append(item)
-            if sum(len(p.pieces or ()) for p in self.pending) >= EMBED_BATCH:
-                self._flush()
+            self._add(item)
         else:
             self._link_or_parse(item)
+
+    def _add(self, item: _Prepared) -> None:
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(item)
+        chunks = sum(len(p.pieces or ()) for p in self.pending)
+        if chunks >= EMBED_BATCH or len(self.pending) >= MAX_BATCH_FILES:
+            self._flush()
 
     def _link_or_parse(self, item: _Prepared) -> None:
         assert item.record is not None
@@ -309,42 +316,29 @@ class _Writer:
             self._flush()  # the copy this file duplicates must be committed first
         if self.index.manifest.document(doc_id) is None:
             # The content was known when parsing began but a swap in this run replaced it.
-            self.pending.append(_parse_prepared(item, self.index))
-            self._flush()
+            self._take(_parse_prepared(item, self.index))
             return
-        previous = item.candidate.previous.doc_id if item.candidate.previous else None
-        _link_path(self.index, item.record, previous)
-        same = (
-            previous == doc_id
-            and item.candidate.previous is not None
-            and item.candidate.previous.groups == self.acl
-        )
+        previous = item.candidate.previous
+        _link_path(self.index, item.record, previous.doc_id if previous else None)
+        same = previous is not None and previous.doc_id == doc_id and previous.groups == self.acl
         self._done(FileResult(str(item.candidate.path), "unchanged" if same else "linked"))
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []
-        ready = [p for p in batch if p.failure is None and p.pieces]
-        texts = [piece.embedding_text() for p in ready for piece in p.pieces or ()]
-        vectors: list[list[float]] = []
-        sparse: list[SparseVec | None] = []
-        if texts:
-            t0 = time.monotonic()
-            vectors = self.index.embedder.embed_documents(texts)
-            encode = self.index.encode_sparse
-            sparse = [encode(t) for t in texts] if encode else [None] * len(texts)
-            self.report.stage_s["embed"] += time.monotonic() - t0
-        offset = 0
-        for item in batch:
-            if item.failure is not None:
-                self._done(item.failure)
-                continue
-            n = len(item.pieces or ())
-            t0 = time.monotonic()
-            result = _swap_in(
-                item, vectors[offset : offset + n], sparse[offset : offset + n], self.index
-            )
-            self.report.stage_s["upsert"] += time.monotonic() - t0
-            offset += n
+        if not batch:
+            return
+        texts = [piece.embedding_text() for p in batch for piece in p.pieces or ()]
+        t0 = time.monotonic()
+        vectors = self.index.embedder.embed_documents(texts)
+        t1 = time.monotonic()
+        encode = self.index.encode_sparse
+        sparse = [encode(t) for t in texts] if encode else [None] * len(texts)
+        t2 = time.monotonic()
+        self.report.stage_s["embed"] += t1 - t0
+        self.report.stage_s["sparse"] += t2 - t1
+        results = _swap_in(batch, vectors, sparse, self.index)
+        self.report.stage_s["upsert"] += time.monotonic() - t2
+        for result in results:
             self._done(result)
 
     def _done(self, result: FileResult) -> None:
@@ -438,76 +432,89 @@ def _failed(path: Path, exc: IngestError) -> FileResult:
 
 
 # --- swaps, links and removals: each leaves a journal row or a dirty mark until the store follows
-def _swap_in(item: _Prepared, vectors: list[list[float]], sparse: list, index: Index) -> FileResult:
-    """Stage the new chunks, journal the swap, then un-stage them and drop what they replace."""
-    record, pieces, path = item.record, item.pieces or [], item.candidate.path
-    assert record is not None
-    if (
-        index.manifest.document(record.doc_id) is not None
-    ):  # a duplicate committed earlier in this batch
-        previous_doc = item.candidate.previous.doc_id if item.candidate.previous else None
-        _link_path(index, record, previous_doc)
-        return FileResult(str(path), "linked")
-    groups = sorted(set(record.groups))
-    stored = _stored_chunks(pieces, vectors, sparse, path, record, groups)
-    index.store.upsert(stored)
-    previous = item.candidate.previous.doc_id if item.candidate.previous else None
-    document = DocumentRecord(
-        record.doc_id,
-        path.name,
-        path.suffix.lower().lstrip("."),
-        record.size,
-        len(pieces),
-        item.pages,
-        now(),
-    )
-    replaces = (
-        [previous]
-        if previous and previous != record.doc_id and _last_path_of(index, previous, record.path)
-        else []
-    )
-    swap = {
-        "file": record.__dict__,
-        "document": document.__dict__,
-        "replaces": replaces,
-        "previous": previous,
-    }
-    index.manifest.begin_swap(record.doc_id, swap)
-    _finish_swap(index, record.doc_id, swap)
-    return FileResult(str(path), "ingested", chunks=len(pieces), pages=item.pages)
+def _swap_in(
+    batch: list[_Prepared], vectors: list[list[float]], sparse: list, index: Index
+) -> list[FileResult]:
+    """Stage the new chunks of every file in `batch`, journal the swaps, then un-stage them and
+    drop what they replace. Vectors are in batch order, file after file."""
+    results: list[FileResult] = []
+    stored: list[StoredChunk] = []
+    swaps: list[tuple[str, dict]] = []
+    offset = 0
+    for item in batch:
+        record, pieces, path = item.record, item.pieces or [], item.candidate.path
+        assert record is not None
+        n = len(pieces)
+        chunk_vectors, chunk_sparse = vectors[offset : offset + n], sparse[offset : offset + n]
+        offset += n
+        previous = item.candidate.previous.doc_id if item.candidate.previous else None
+        if index.manifest.document(record.doc_id) is not None:  # a copy committed meanwhile
+            _link_path(index, record, previous)
+            results.append(FileResult(str(path), "linked"))
+            continue
+        groups = sorted(set(record.groups))
+        stored.extend(_stored_chunks(pieces, chunk_vectors, chunk_sparse, path, record, groups))
+        document = DocumentRecord(
+            record.doc_id,
+            path.name,
+            path.suffix.lower().lstrip("."),
+            record.size,
+            n,
+            item.pages,
+            now(),
+        )
+        replaces: list[str] = []
+        if previous and previous != record.doc_id and _last_path_of(index, previous, record.path):
+            replaces = [previous]
+        swap = {
+            "file": record.__dict__,
+            "document": document.__dict__,
+            "replaces": replaces,
+            "previous": previous,
+        }
+        swaps.append((record.doc_id, swap))
+        results.append(FileResult(str(path), "ingested", chunks=n, pages=item.pages))
+    if swaps:
+        index.store.upsert(stored)
+        index.manifest.begin_swaps(swaps)
+        _finish_swaps(index, swaps)
+    return results
 
 
-def _finish_swap(index: Index, doc_id: str, swap: dict, verify: bool = False) -> None:
+def _finish_swaps(index: Index, swaps: list[tuple[str, dict]], verify: bool = False) -> None:
     """Idempotent: un-stage the new chunks, drop replaced documents, record the new state.
 
     `verify` (on recovery): if the store lost staged chunks the journal promised (power loss
     before the store's WAL reached the disk), forget the file instead of recording a document
     with missing chunks; the next sync ingests it again."""
-    index.store.commit_document(doc_id, swap["replaces"])
-    file = FileRecord(**{**swap["file"], "groups": tuple(swap["file"]["groups"])})
-    document = DocumentRecord(**swap["document"])
-    previous = swap.get("previous")
-    complete = not verify or len(index.store.chunks_of(doc_id, ALL_GROUPS)) == document.chunk_count
+    index.store.commit_documents([(doc_id, swap["replaces"]) for doc_id, swap in swaps])
+    to_settle: set[str] = set()
     with index.manifest.transaction() as db:
-        for old in swap["replaces"]:
-            Manifest.drop_document(db, old)
-        if complete:
-            Manifest.put_document(db, document)
-            Manifest.put_file(db, file)
-        else:
-            log.warning(
-                "store lost chunks of %s during a crash; %s will be ingested again",
-                doc_id,
-                file.path,
-            )
-            Manifest.drop_file(db, file.path)
-            Manifest.mark_dirty(db, doc_id)
-        if previous and previous not in swap["replaces"]:
-            Manifest.mark_dirty(db, previous)  # it lost this path: its payload must follow
-        Manifest.end_swap(db, doc_id)
-    for dirty in (previous, None if complete else doc_id):
-        if dirty and dirty not in swap["replaces"]:
-            _settle(index, dirty)
+        for doc_id, swap in swaps:
+            file = FileRecord(**{**swap["file"], "groups": tuple(swap["file"]["groups"])})
+            document = DocumentRecord(**swap["document"])
+            previous = swap.get("previous")
+            stored = len(index.store.chunks_of(doc_id, ALL_GROUPS)) if verify else None
+            for old in swap["replaces"]:
+                Manifest.drop_document(db, old)
+            if stored is None or stored == document.chunk_count:
+                Manifest.put_document(db, document)
+                Manifest.put_file(db, file)
+            else:
+                log.warning(
+                    "the store lost chunks of %s in a crash; %s will be ingested again",
+                    doc_id,
+                    file.path,
+                )
+                Manifest.drop_file(db, file.path)
+                Manifest.mark_dirty(db, doc_id)
+                to_settle.add(doc_id)
+            if previous and previous not in swap["replaces"]:
+                Manifest.mark_dirty(db, previous)  # it lost this path: its payload must follow
+                to_settle.add(previous)
+            Manifest.end_swap(db, doc_id)
+    for doc_id in sorted(to_settle):
+        _settle(index, doc_id)
 
 
 def _stored_chunks(

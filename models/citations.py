@@ -20,7 +20,9 @@ CITATION = re.compile(r"\[(\d{1,3})\]")
 # Sentence ends: ASCII punctuation needs a space after it (so 3.5 is not split), CJK does not.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\[\s])|(?<=[。！？])\s*(?=[^\[\s])|\n+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+|\d+(?:[.,]\d+)?")
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff\u30a0-\u30ff\u3400-\u4dbf]+")  # kanji and katakana: the content in Japanese
+_CJK_RUN = re.compile(
+    r"[\u4e00-\u9fff\u30a0-\u30ff\u3400-\u4dbf]+"
+)  # kanji and katakana: the content in Japanese
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
     "those there their they them he she his her we our you your i me my not no nor so than then too very can could "
@@ -49,7 +51,9 @@ def content_words(text: str) -> set[str]:
     for word in _WORD.findall(text.lower()):
         if word in _STOPWORDS or (len(word) < 3 and not word.isdigit()):
             continue
-        words.add(word[:6] if not word[0].isdigit() else word)  # "policies"/"policy" -> "polici"/"policy"
+        words.add(
+            word[:6] if not word[0].isdigit() else word
+        )  # "policies"/"policy" -> "polici"/"policy"
     for run in _CJK_RUN.findall(text):
         if len(run) == 1:
             words.add(run)

@@ -21,16 +21,55 @@ from models.errors import ModelInvalid, ModelMissing
 MAGIC = b"GGUF"
 
 # GGUF value types -> struct format (8 = string, 9 = array handled apart).
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 
 # ggml tensor types: (elements per block, bytes per block), from ggml's type traits. Lets us
 # compute where the last tensor ends and so tell a truncated download from a complete file.
 _BLOCKS = {
-    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
-    9: (32, 36), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210),
-    15: (256, 292), 16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18),
-    21: (256, 110), 22: (256, 82), 23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8),
-    28: (1, 8), 29: (256, 56), 30: (1, 2), 34: (256, 54), 35: (256, 66), 39: (32, 17),
+    0: (1, 4),
+    1: (1, 2),
+    2: (32, 18),
+    3: (32, 20),
+    6: (32, 22),
+    7: (32, 24),
+    8: (32, 34),
+    9: (32, 36),
+    10: (256, 84),
+    11: (256, 110),
+    12: (256, 144),
+    13: (256, 176),
+    14: (256, 210),
+    15: (256, 292),
+    16: (256, 66),
+    17: (256, 74),
+    18: (256, 98),
+    19: (256, 50),
+    20: (32, 18),
+    21: (256, 110),
+    22: (256, 82),
+    23: (256, 136),
+    24: (1, 1),
+    25: (1, 2),
+    26: (1, 4),
+    27: (1, 8),
+    28: (1, 8),
+    29: (256, 56),
+    30: (1, 2),
+    34: (256, 54),
+    35: (256, 66),
+    39: (32, 17),
 }
 
 
@@ -106,7 +145,9 @@ class _Reader:
             items = [self.value(item_kind, keep) for _ in range(count)]
             return items if keep else None
         if kind not in _SCALARS:
-            raise ModelInvalid(f"{self.path} has an unknown GGUF value type {kind}: not a GGUF model llama.cpp reads")
+            raise ModelInvalid(
+                f"{self.path} has an unknown GGUF value type {kind}: not a GGUF model llama.cpp reads"
+            )
         return self.take(_SCALARS[kind])
 
 
@@ -116,8 +157,13 @@ def read_gguf(path: Path) -> GgufInfo:
         raise ModelMissing(f"model file {path} does not exist; check the path (kura models list)")
     size = path.stat().st_size
     if size < 24:
-        raise ModelInvalid(f"{path} is {size} bytes: too short to be a GGUF model; download it again")
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        raise ModelInvalid(
+            f"{path} is {size} bytes: too short to be a GGUF model; download it again"
+        )
+    with (
+        path.open("rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer,
+    ):
         if buffer[:4] != MAGIC:
             raise ModelInvalid(
                 f"{path} is not a GGUF file (starts with {bytes(buffer[:4])!r}); llama.cpp reads only "
@@ -127,7 +173,9 @@ def read_gguf(path: Path) -> GgufInfo:
         r.pos = 4
         version = r.take("<I")
         if version not in (2, 3):
-            raise ModelInvalid(f"{path} is GGUF version {version}; llama.cpp reads versions 2 and 3")
+            raise ModelInvalid(
+                f"{path} is GGUF version {version}; llama.cpp reads versions 2 and 3"
+            )
         tensor_count, kv_count = r.take("<Q"), r.take("<Q")
         metadata: dict[str, Any] = {}
         for _ in range(kv_count):

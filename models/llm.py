@@ -34,7 +34,9 @@ class LLM(Protocol):
     name: str
     runtime: RuntimeInfo
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0) -> Iterator[str]: ...
+    def stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0
+    ) -> Iterator[str]: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,10 @@ class RuntimeInfo:
     def describe(self) -> str:
         parts = [f"{self.device}: {self.reason}"]
         if self.gpu_name:
-            parts.append(f"GPU {self.gpu_name}" + (f" ({self.gpu_vram_mib} MiB)" if self.gpu_vram_mib else ""))
+            parts.append(
+                f"GPU {self.gpu_name}"
+                + (f" ({self.gpu_vram_mib} MiB)" if self.gpu_vram_mib else "")
+            )
         if self.layers_offloaded:
             parts.append(f"layers offloaded {self.layers_offloaded}")
         if self.device == "cpu":
@@ -65,7 +70,9 @@ def cpu_threads(configured: int | None = None) -> tuple[int, int]:
     """(generation threads, prompt threads). Generation is memory-bound and, on a shared CPU,
     busy threads collapse throughput (DESIGN.md: 2 cores, n_threads=1 / n_threads_batch=2);
     so leave one core free for the embedder and the UI, and use all cores for the prompt."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     if configured:
         return configured, max(configured, cores)
     return max(1, cores - 1), cores
@@ -85,8 +92,13 @@ def visible_gpus() -> list[GpuInfo]:
     if smi is None:
         return []
     try:
-        out = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     gpus = []
@@ -102,24 +114,48 @@ def build_supports_gpu() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def detect_runtime(gpu_layers: int, threads: int | None, block_count: int | None = None) -> RuntimeInfo:
+def detect_runtime(
+    gpu_layers: int, threads: int | None, block_count: int | None = None
+) -> RuntimeInfo:
     """Full GPU offload when this llama.cpp build has a GPU backend and a GPU is visible; else CPU."""
     n_threads, n_batch = cpu_threads(threads)
     if not build_supports_gpu():
-        return RuntimeInfo("cpu", "this llama.cpp build has no GPU support (CPU build; see docs/llm.md "
-                           "for the CUDA build)", n_threads, n_batch, 0)
+        return RuntimeInfo(
+            "cpu",
+            "this llama.cpp build has no GPU support (CPU build; see docs/llm.md "
+            "for the CUDA build)",
+            n_threads,
+            n_batch,
+            0,
+        )
     if gpu_layers == 0:
-        return RuntimeInfo("cpu", "GPU offload disabled by KURA_LLM_GPU_LAYERS=0", n_threads, n_batch, 0)
+        return RuntimeInfo(
+            "cpu", "GPU offload disabled by KURA_LLM_GPU_LAYERS=0", n_threads, n_batch, 0
+        )
     gpus = visible_gpus()
     if not gpus and shutil.which("nvidia-smi") is not None:
-        return RuntimeInfo("cpu", "llama.cpp has GPU support but nvidia-smi sees no GPU "
-                           "(check CUDA_VISIBLE_DEVICES and the driver)", n_threads, n_batch, 0)
+        return RuntimeInfo(
+            "cpu",
+            "llama.cpp has GPU support but nvidia-smi sees no GPU "
+            "(check CUDA_VISIBLE_DEVICES and the driver)",
+            n_threads,
+            n_batch,
+            0,
+        )
     total = block_count + 1 if block_count else None  # + the output layer
     asked = total if gpu_layers < 0 else gpu_layers
     offloaded = f"{min(asked, total)}/{total}" if total and asked else None
     gpu = gpus[0] if gpus else None
-    return RuntimeInfo("cuda", "llama.cpp built with GPU support and a GPU is visible", n_threads, n_batch,
-                       gpu_layers, gpu.name if gpu else None, gpu.vram_mib if gpu else None, offloaded)
+    return RuntimeInfo(
+        "cuda",
+        "llama.cpp built with GPU support and a GPU is visible",
+        n_threads,
+        n_batch,
+        gpu_layers,
+        gpu.name if gpu else None,
+        gpu.vram_mib if gpu else None,
+        offloaded,
+    )
 
 
 class LlamaCppLLM:
@@ -128,9 +164,17 @@ class LlamaCppLLM:
     Consecutive prompts that start alike (the system prompt) reuse the KV cache of the common
     prefix: llama-cpp-python compares the new prompt's tokens with the evaluated ones."""
 
-    def __init__(self, path: Path, context_tokens: int = 4096, threads: int | None = None, gpu_layers: int = -1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        context_tokens: int = 4096,
+        threads: int | None = None,
+        gpu_layers: int = -1,
+    ) -> None:
         if not path.is_file():
-            raise ModelMissing(f"LLM file {path} does not exist; check KURA_LLM_PATH or `kura models list`")
+            raise ModelMissing(
+                f"LLM file {path} does not exist; check KURA_LLM_PATH or `kura models list`"
+            )
         info = read_gguf(path)
         self.runtime = detect_runtime(gpu_layers, threads, info.block_count)
         check_llm_file(path, need_chat_template=True, on_gpu=self.runtime.device == "cuda")
@@ -158,13 +202,19 @@ class LlamaCppLLM:
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0
+    ) -> Iterator[str]:
         """Yield answer text as llama.cpp produces it; stop at `max_tokens` or `timeout_s`.
         Closing the generator (the reader left) stops generation and frees the model."""
         deadline = time.monotonic() + timeout_s
         with self._lock:
             chunks = self._llama.create_chat_completion(
-                messages=list(messages), max_tokens=max_tokens, stream=True, temperature=0.1, seed=0,
+                messages=list(messages),
+                max_tokens=max_tokens,
+                stream=True,
+                temperature=0.1,
+                seed=0,
                 repeat_penalty=1.15,  # tiny models loop without it
             )
             try:
@@ -183,8 +233,15 @@ class LlamaCppLLM:
             self._llama.close()
 
 
-def load_llm(path: Path | None, url: str | None, context_tokens: int, threads: int | None, gpu_layers: int,
-             model_name: str | None = None, api_key: str | None = None) -> LLM:
+def load_llm(
+    path: Path | None,
+    url: str | None,
+    context_tokens: int,
+    threads: int | None,
+    gpu_layers: int,
+    model_name: str | None = None,
+    api_key: str | None = None,
+) -> LLM:
     """The LLM the settings ask for: an OpenAI-compatible server when a URL is set, else llama.cpp."""
     if url:
         from models.openai_backend import OpenAICompatibleLLM

@@ -36,23 +36,40 @@ class OpenAICompatibleLLM:
             response = httpx.get(f"{self.base}/v1/models", headers=self._headers, timeout=timeout_s)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"the LLM server at {self.base} did not answer /v1/models ({exc}); "
-                                 "check it is running and KURA_LLM_URL is right") from exc
+            raise LLMUnavailable(
+                f"the LLM server at {self.base} did not answer /v1/models ({exc}); "
+                "check it is running and KURA_LLM_URL is right"
+            ) from exc
         return [m["id"] for m in response.json().get("data", [])]
 
-    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float = 120.0
+    ) -> Iterator[str]:
         """Yield answer text as the server streams it; stop at `max_tokens` or `timeout_s`.
         Closing the generator closes the HTTP response, which makes the server stop generating."""
         deadline = time.monotonic() + timeout_s
-        body = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens, "stream": True,
-                "temperature": 0.1, "seed": 0}
+        body = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "stream": True,
+            "temperature": 0.1,
+            "seed": 0,
+        }
         timeout = httpx.Timeout(timeout_s, connect=10.0)
         try:
-            with httpx.stream("POST", f"{self.base}/v1/chat/completions", json=body, headers=self._headers,
-                              timeout=timeout) as response:
+            with httpx.stream(
+                "POST",
+                f"{self.base}/v1/chat/completions",
+                json=body,
+                headers=self._headers,
+                timeout=timeout,
+            ) as response:
                 if response.status_code != 200:
                     detail = response.read().decode("utf-8", errors="replace")[:300]
-                    raise LLMUnavailable(f"the LLM server at {self.base} answered {response.status_code}: {detail}")
+                    raise LLMUnavailable(
+                        f"the LLM server at {self.base} answered {response.status_code}: {detail}"
+                    )
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue  # SSE comments, event names, keep-alives
@@ -66,5 +83,7 @@ class OpenAICompatibleLLM:
                     if time.monotonic() > deadline:
                         return
         except httpx.HTTPError as exc:
-            raise LLMUnavailable(f"the LLM server at {self.base} failed mid-answer ({exc}); "
-                                 "check it is running and KURA_LLM_URL is right") from exc
+            raise LLMUnavailable(
+                f"the LLM server at {self.base} failed mid-answer ({exc}); "
+                "check it is running and KURA_LLM_URL is right"
+            ) from exc

@@ -44,8 +44,14 @@ class _Ticket:
 class QueuedStream(Iterator[str]):
     """An asker's place in line and, once its turn comes, its token stream."""
 
-    def __init__(self, line: LLMQueue, ticket: _Ticket, messages: Sequence[dict[str, str]], max_tokens: int,
-                 timeout_s: float) -> None:
+    def __init__(
+        self,
+        line: LLMQueue,
+        ticket: _Ticket,
+        messages: Sequence[dict[str, str]],
+        max_tokens: int,
+        timeout_s: float,
+    ) -> None:
         self._line, self._ticket = line, ticket
         self._args = (list(messages), max_tokens, timeout_s)
         self._inner: Iterator[str] | None = None
@@ -100,10 +106,17 @@ class LLMQueue:
         self._running: _Ticket | None = None
         self._paused = False
         self._ids = itertools.count(1)
-        self.served: deque[tuple[int, str]] = deque(maxlen=1000)  # (ticket id, user) in the order served
+        self.served: deque[tuple[int, str]] = deque(
+            maxlen=1000
+        )  # (ticket id, user) in the order served
 
-    def submit(self, user: str, messages: Sequence[dict[str, str]], max_tokens: int,
-               timeout_s: float = 120.0) -> QueuedStream:
+    def submit(
+        self,
+        user: str,
+        messages: Sequence[dict[str, str]],
+        max_tokens: int,
+        timeout_s: float = 120.0,
+    ) -> QueuedStream:
         with self._cond:
             waiting = self.waiting()
             if waiting >= self.max_waiting:
@@ -179,7 +192,9 @@ class LLMQueue:
             self._paused = True
             try:
                 if not self._cond.wait_for(lambda: self._running is None, timeout=timeout_s):
-                    raise TimeoutError(f"an answer was still running after {timeout_s:.0f} s; try the swap again")
+                    raise TimeoutError(
+                        f"an answer was still running after {timeout_s:.0f} s; try the swap again"
+                    )
                 old, self.llm = self.llm, llm
             finally:
                 self._paused = False

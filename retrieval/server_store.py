@@ -173,6 +173,10 @@ class ServerStore:
                     self.collection, points_selector=self._doc_filter(old), wait=True
                 )
 
+    def commit_documents(self, commits: Sequence[tuple[str, Sequence[str]]]) -> None:
+        for doc_id, replaces in commits:
+            self.commit_document(doc_id, replaces)
+
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         for doc_id in doc_ids:
             self._client.delete(

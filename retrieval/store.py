@@ -107,6 +107,7 @@ class Hit:
 class ChunkStore(Protocol):
     def upsert(self, chunks: Sequence[StoredChunk]) -> None: ...
     def commit_document(self, doc_id: str, replaces: Iterable[str] = ()) -> None: ...
+    def commit_documents(self, commits: Sequence[tuple[str, Sequence[str]]]) -> None: ...
     def delete_documents(self, doc_ids: Iterable[str]) -> None: ...
     def delete_staged(self) -> None: ...
     def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None: ...
@@ -214,14 +215,20 @@ class EdgeStore:
     def commit_document(self, doc_id: str, replaces: Iterable[str] = ()) -> None:
         """Make `doc_id`'s staged chunks visible and drop the documents it replaces, as one step
         for every reader of this process."""
+        self.commit_documents([(doc_id, list(replaces))])
+
+    def commit_documents(self, commits: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """`commit_document` for many documents with one flush (a flush is ~75 ms of fsync here;
+        per small file it was most of the ingestion time). Each swap is one step under the lock."""
         qe = self._qe
         with self._lock:
-            self._shard.update(
-                qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id, staged=True), {STAGED_FIELD: 0})
-            )
-            for old in replaces:
-                if old != doc_id:
-                    self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(old)))
+            for doc_id, replaces in commits:
+                self._shard.update(
+                    qe.UpdateOperation.set_payload_by_filter(self._doc_filter(doc_id, staged=True), {STAGED_FIELD: 0})
+                )
+                for old in replaces:
+                    if old != doc_id:
+                        self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(old)))
             self._shard.flush()
 
     def delete_documents(self, doc_ids: Iterable[str]) -> None:

@@ -21,7 +21,17 @@ def _cli() -> typer.Typer:
 def test_doctor_passes_on_a_fresh_install_and_reports_cpu_and_ocr(data_dir: Path) -> None:
     result = CliRunner().invoke(_cli(), ["doctor"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for what in ("python", "llama.cpp", "GPU", "model smollm2", "LLM", "store", "disk", "tesseract", "network"):
+    for what in (
+        "python",
+        "llama.cpp",
+        "GPU",
+        "model smollm2",
+        "LLM",
+        "store",
+        "disk",
+        "tesseract",
+        "network",
+    ):
         assert f" {what}" in result.output, what
     assert "no outbound connection needed" in result.output
 

@@ -26,7 +26,10 @@ def ingested(embedder, llm, tmp_path_factory: pytest.TempPathFactory):
     folder = root / "docs"
     folder.mkdir()
     source = shared_doc("en/federal_register_2020-17221.pdf")
-    subprocess.run(["qpdf", str(source), "--pages", str(source), "1-3", "--", str(folder / "fr.pdf")], check=True)
+    subprocess.run(
+        ["qpdf", str(source), "--pages", str(source), "1-3", "--", str(folder / "fr.pdf")],
+        check=True,
+    )
     service = KuraService(KuraSettings(data_dir=root / "data", llm_max_answer_tokens=48))
     service.__dict__["embedder"] = embedder
     service.__dict__["llm"] = llm
@@ -37,7 +40,9 @@ def ingested(embedder, llm, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_answer_carries_a_citation_check_against_its_passages(ingested) -> None:
-    answer = ingested.ask(local_operator(), "When was the master minimum equipment list published?", as_admin=True)
+    answer = ingested.ask(
+        local_operator(), "When was the master minimum equipment list published?", as_admin=True
+    )
     "".join(answer.tokens())
     check = answer.check
     numbers = {c.number for c in answer.context}
@@ -51,7 +56,9 @@ def test_follow_up_is_condensed_with_the_earlier_topic(ingested) -> None:
         {"role": "user", "content": "What does the master minimum equipment list (MMEL) cover?"},
         {"role": "assistant", "content": "It lists equipment that may be inoperative [1]."},
     ]
-    answer = ingested.ask(local_operator(), "When was it published?", as_admin=True, history=history)
+    answer = ingested.ask(
+        local_operator(), "When was it published?", as_admin=True, history=history
+    )
     "".join(answer.tokens())
     standalone = (answer.standalone_question or "").lower()
     assert "mmel" in standalone or "equipment" in standalone, standalone

@@ -12,7 +12,9 @@ PASSAGES = {
 
 
 def test_citation_of_a_passage_that_does_not_exist_is_invalid() -> None:
-    check = check_citations("Staff get 20 days of annual leave [1]. The MMEL dates from 2020 [7].", PASSAGES)
+    check = check_citations(
+        "Staff get 20 days of annual leave [1]. The MMEL dates from 2020 [7].", PASSAGES
+    )
     assert check.valid == [1]
     assert check.invalid == [7]
     assert not check.unsupported and check.flagged
@@ -31,13 +33,18 @@ def test_answer_without_any_citation_is_unsupported() -> None:
 
 
 def test_citation_after_the_full_stop_belongs_to_the_sentence_before() -> None:
-    assert citing_sentences("The MMEL was published in April 2020. [2]")[-1] == ("The MMEL was published in April 2020.", [2])
+    assert citing_sentences("The MMEL was published in April 2020. [2]")[-1] == (
+        "The MMEL was published in April 2020.",
+        [2],
+    )
     check = check_citations("The MMEL was published in April 2020. [2]", PASSAGES)
     assert check.valid == [2] and not check.flagged
 
 
 def test_japanese_sentence_is_matched_on_kanji_words() -> None:
-    check = check_citations("6か月勤務すると有給休暇が10日付与されます[3]。社食は無料です[1]。", PASSAGES)
+    check = check_citations(
+        "6か月勤務すると有給休暇が10日付与されます[3]。社食は無料です[1]。", PASSAGES
+    )
     assert check.valid == [3]
     assert check.unsupported_citations == [1]
 

@@ -27,15 +27,37 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("sse_starlette") is None:
+    if (
+        importlib.util.find_spec("fastapi") is None
+        or importlib.util.find_spec("sse_starlette") is None
+    ):
         pytest.skip("llama_cpp.server needs the `server` extra: pip install -e '.[server]'")
     port = _free_port()
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("wb")  # a pipe would fill and block it
+    log = (tmp_path_factory.mktemp("server") / "server.log").open(
+        "wb"
+    )  # a pipe would fill and block it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_llm_path()), "--port", str(port),
-         "--host", "127.0.0.1", "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "2",
-         "--model_alias", "smollm2"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(packaged_llm_path()),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "1",
+            "--n_threads_batch",
+            "2",
+            "--model_alias",
+            "smollm2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -60,8 +82,10 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_server_backend_streams_an_answer_token_by_token(server_url: str) -> None:
     llm = OpenAICompatibleLLM(server_url, model="smollm2")
     assert "smollm2" in llm.models()
-    messages = [{"role": "system", "content": "Reply with the code word only."},
-                {"role": "user", "content": "The code word is tiger. What is the code word?"}]
+    messages = [
+        {"role": "system", "content": "Reply with the code word only."},
+        {"role": "user", "content": "The code word is tiger. What is the code word?"},
+    ]
     tokens = list(llm.stream(messages, max_tokens=12))
     assert len(tokens) > 1, "streamed, not one block"
     assert "tiger" in "".join(tokens).lower()
@@ -71,7 +95,9 @@ def test_server_backend_serves_the_queue_like_the_in_process_model(server_url: s
     from models.queue import LLMQueue
 
     line = LLMQueue(OpenAICompatibleLLM(server_url, model="smollm2"))
-    stream = line.submit("alice", [{"role": "user", "content": "The code word is river. What is the code word?"}], 12)
+    stream = line.submit(
+        "alice", [{"role": "user", "content": "The code word is river. What is the code word?"}], 12
+    )
     assert "river" in "".join(stream).lower()
     assert not line.busy
 

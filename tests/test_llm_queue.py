@@ -8,12 +8,25 @@ import pytest
 
 from models.queue import LLMQueue, QueueFull
 
-WORDS = ["kiwi", "mango", "cherry", "lemon", "apple", "walnut", "pepper", "carrot", "olive", "melon"]
+WORDS = [
+    "kiwi",
+    "mango",
+    "cherry",
+    "lemon",
+    "apple",
+    "walnut",
+    "pepper",
+    "carrot",
+    "olive",
+    "melon",
+]
 
 
 def code_word_messages(word: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": "Reply with the code word only."},
-            {"role": "user", "content": f"The code word is {word}. What is the code word?"}]
+    return [
+        {"role": "system", "content": "Reply with the code word only."},
+        {"role": "user", "content": f"The code word is {word}. What is the code word?"},
+    ]
 
 
 def test_every_concurrent_asker_gets_its_own_answer(llm) -> None:
@@ -23,7 +36,9 @@ def test_every_concurrent_asker_gets_its_own_answer(llm) -> None:
 
     def ask(word: str) -> None:
         try:
-            answers[word] = "".join(line.submit(f"user-{word}", code_word_messages(word), max_tokens=12))
+            answers[word] = "".join(
+                line.submit(f"user-{word}", code_word_messages(word), max_tokens=12)
+            )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -44,9 +59,13 @@ def test_a_user_with_many_questions_does_not_starve_others(llm) -> None:
     line = LLMQueue(llm, max_waiting=16)
     first = line.submit("alice", code_word_messages("kiwi"), max_tokens=4)
     next(first)  # alice holds the model
-    waiting = [line.submit("alice", code_word_messages(w), max_tokens=4) for w in ("mango", "lemon")]
-    waiting += [line.submit("bob", code_word_messages("olive"), max_tokens=4),
-                line.submit("carol", code_word_messages("melon"), max_tokens=4)]
+    waiting = [
+        line.submit("alice", code_word_messages(w), max_tokens=4) for w in ("mango", "lemon")
+    ]
+    waiting += [
+        line.submit("bob", code_word_messages("olive"), max_tokens=4),
+        line.submit("carol", code_word_messages("melon"), max_tokens=4),
+    ]
     assert [s.position() for s in waiting] == [1, 4, 2, 3]  # alice, bob, carol, alice
     threads = [threading.Thread(target=lambda s=s: "".join(s)) for s in waiting]
     for t in threads:
@@ -62,7 +81,10 @@ def test_line_beyond_its_limit_says_busy_and_the_position(llm) -> None:
     line = LLMQueue(llm, max_waiting=2)
     running = line.submit("a", code_word_messages("kiwi"), max_tokens=4)
     next(running)
-    queued = [line.submit("b", code_word_messages("mango"), 4), line.submit("c", code_word_messages("lemon"), 4)]
+    queued = [
+        line.submit("b", code_word_messages("mango"), 4),
+        line.submit("c", code_word_messages("lemon"), 4),
+    ]
     with pytest.raises(QueueFull, match="busy.*number 3 in line") as caught:
         line.submit("d", code_word_messages("olive"), 4)
     assert caught.value.position == 3 and caught.value.limit == 2

@@ -6,8 +6,10 @@ import pytest
 
 from models.llm import build_supports_gpu, cpu_threads, detect_runtime, visible_gpus
 
-needs_gpu = pytest.mark.skipif(not (build_supports_gpu() and visible_gpus()),
-                               reason="needs a CUDA build of llama.cpp and a visible GPU")
+needs_gpu = pytest.mark.skipif(
+    not (build_supports_gpu() and visible_gpus()),
+    reason="needs a CUDA build of llama.cpp and a visible GPU",
+)
 
 
 def test_cpu_build_runs_on_cpu_and_says_why(llm) -> None:

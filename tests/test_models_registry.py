@@ -39,7 +39,9 @@ def test_packaged_gguf_header_gives_context_length_template_and_licence() -> Non
     assert info.context_length == 8192
     assert info.has_chat_template
     assert info.licence == "apache-2.0"
-    assert info.data_end == info.file_size, "the tensor table accounts for every byte of a complete file"
+    assert info.data_end == info.file_size, (
+        "the tensor table accounts for every byte of a complete file"
+    )
 
 
 def test_truncated_gguf_is_reported_as_truncated(gguf_copy: Path, tmp_path: Path) -> None:
@@ -60,7 +62,9 @@ def test_file_that_is_not_gguf_is_named_as_such(tmp_path: Path) -> None:
         read_gguf(bogus)
 
 
-def test_model_without_chat_template_is_refused_with_the_fix(gguf_without_chat_template: Path) -> None:
+def test_model_without_chat_template_is_refused_with_the_fix(
+    gguf_without_chat_template: Path,
+) -> None:
     assert not read_gguf(gguf_without_chat_template).has_chat_template
     with pytest.raises(ModelInvalid, match="no chat template.*instruct"):
         check_llm_file(gguf_without_chat_template)
@@ -73,7 +77,9 @@ def test_llm_loader_refuses_a_model_without_chat_template(gguf_without_chat_temp
         LlamaCppLLM(gguf_without_chat_template)
 
 
-def test_model_larger_than_memory_is_refused_before_loading(gguf_copy: Path, tmp_path: Path) -> None:
+def test_model_larger_than_memory_is_refused_before_loading(
+    gguf_copy: Path, tmp_path: Path
+) -> None:
     from models.registry import available_memory_bytes
 
     available = available_memory_bytes()
@@ -87,7 +93,9 @@ def test_model_larger_than_memory_is_refused_before_loading(gguf_copy: Path, tmp
         check_llm_file(huge)
 
 
-def test_added_model_verifies_until_its_bytes_change(settings, gguf_copy: Path, tmp_path: Path) -> None:
+def test_added_model_verifies_until_its_bytes_change(
+    settings, gguf_copy: Path, tmp_path: Path
+) -> None:
     local = tmp_path / "site-model.gguf"
     shutil.copy2(gguf_copy, local)
     registry = ModelRegistry(settings.models_manifest_path)
@@ -118,7 +126,9 @@ def test_use_switches_the_active_llm_and_survives_a_reload(settings, gguf_copy: 
         registry.use("nope")
 
 
-def test_use_refuses_a_model_without_chat_template(settings, gguf_without_chat_template: Path) -> None:
+def test_use_refuses_a_model_without_chat_template(
+    settings, gguf_without_chat_template: Path
+) -> None:
     registry = ModelRegistry(settings.models_manifest_path)
     entry = registry.add(gguf_without_chat_template, name="base")
     assert entry.chat_template is False

@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
     # Short answers keep the suite within its time budget; the plumbing is the same.
-    env.update(KURA_DATA_DIR=str(data), KURA_LLM_MAX_ANSWER_TOKENS="48", KURA_CONTEXT_PASSAGES="2",
+    env.update(KURA_DATA_DIR=str(data), KURA_LLM_MAX_ANSWER_TOKENS="32", KURA_CONTEXT_PASSAGES="2",
                OMP_WAIT_POLICY="PASSIVE")
     log = (data.parent / "server.log").open("w")
     process = subprocess.Popen(
@@ -90,6 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.kill()
         log.close()
         server_log = (data.parent / "server.log").read_text()
+        (SHOTS.parent / "e2e-server.log").write_text(server_log)
         assert "Traceback" not in server_log, server_log[-3000:]
 
 
@@ -104,12 +105,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     pg = context.new_page()
     pg.set_default_timeout(60_000)
     yield pg
+    if getattr(request.node, "failed_call", False):
+        shot(pg, f"failed-{request.node.name}")
     context.close()
+
 
 
 def shot(page, name: str) -> None:
@@ -237,7 +241,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     TIMINGS.write_text(json.dumps({
         "question": QUESTION, "click_to_first_token_s": round(first_token_s, 2),
         "click_to_full_answer_s": round(full_answer_s, 2),
-        "note": "first question after start: includes loading the LLM; answers capped at 48 tokens",
+        "note": "first question after start: includes loading the LLM; answers capped at 32 tokens",
     }, indent=1))
     print(f"\nclick to first token {first_token_s:.1f} s, to full answer {full_answer_s:.1f} s")
 
