@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from retrieval.store import EdgeStore, SparseVec, StoredChunk
+from retrieval.store import EdgeStore, SparseVec, StoredChunk, copy_keeping_holes
 
 if TYPE_CHECKING:
+    from app.audit import AuditLog
     from app.service import KuraService
     from app.settings import KuraSettings
 
@@ -39,7 +40,7 @@ class BackupError(RuntimeError):
 @dataclass(frozen=True)
 class BackupSummary:
     files: int
-    bytes: int
+    bytes: int  # on disk (preallocated store files are sparse)
     chunks: int
 
 
@@ -56,12 +57,19 @@ def _sqlite_copy(source: Path, target: Path) -> None:
         src.close()
 
 
-def _audit_copy(source: Path, target: Path) -> None:
-    """Copy whole lines only: an append racing the copy leaves at most a partial last line."""
-    if not source.exists():
-        return
-    data = source.read_bytes()
-    target.write_bytes(data[: data.rfind(b"\n") + 1])
+def _audit_copy(audit: AuditLog, dest: Path) -> list[str]:
+    """The log with its key, signed head, anchor and archive, under the log's own writer lock
+    (an flock, so a UI process appending at the same moment waits): head and log agree."""
+    names = []
+    with audit._exclusive():  # AuditLog's one-writer lock; no entry can land mid-copy
+        for path in (audit.path, audit.key_path, audit.head_path, audit.anchor_path):
+            if path.exists():
+                shutil.copy2(path, dest / path.name)
+                names.append(path.name)
+        if audit.archive_dir.exists():
+            shutil.copytree(audit.archive_dir, dest / audit.archive_dir.name)
+            names.append(audit.archive_dir.name)
+    return names
 
 
 def _sha256(path: Path) -> str:
@@ -82,7 +90,9 @@ def backup_service(service: KuraService, dest: Path) -> BackupSummary:
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty; give a new folder for each backup")
     if dest.resolve().is_relative_to(settings.data_dir.resolve()):
-        raise BackupError(f"{dest} is inside the data directory {settings.data_dir}; back up somewhere else")
+        raise BackupError(
+            f"{dest} is inside the data directory {settings.data_dir}; back up somewhere else"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     store = service.store
 
@@ -101,20 +111,28 @@ def backup_service(service: KuraService, dest: Path) -> BackupSummary:
                     fh.write(json.dumps(_point_json(chunk), ensure_ascii=False) + "\n")
     # The audit log is written after the store (an ask appends after it searched), so copying
     # it last keeps every audited chunk id resolvable in the backup.
-    _audit_copy(settings.audit_path, dest / settings.audit_path.name)
+    audit_files = _audit_copy(service.audit, dest)
     chunks = store.count() + store.count(staged=True)
-    (dest / "backup.json").write_text(json.dumps({
-        "format": FORMAT,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "store": "edge" if isinstance(store, EdgeStore) else "server",
-        "collection": settings.collection,
-        "chunks": chunks,
-        "dense_size": service.embedder.dim,
-    }, indent=1))
+    (dest / "backup.json").write_text(
+        json.dumps(
+            {
+                "format": FORMAT,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "store": "edge" if isinstance(store, EdgeStore) else "server",
+                "collection": settings.collection,
+                "chunks": chunks,
+                "dense_size": service.embedder.dim,
+                "audit": audit_files,
+            },
+            indent=1,
+        )
+    )
     files = _files(dest)
     lines = [f"{_sha256(p)}  {p.relative_to(dest).as_posix()}\n" for p in files]
     (dest / CHECKSUMS).write_text("".join(lines))
-    return BackupSummary(files=len(files), bytes=sum(p.stat().st_size for p in files), chunks=chunks)
+    return BackupSummary(
+        files=len(files), bytes=sum(p.stat().st_blocks * 512 for p in files), chunks=chunks
+    )
 
 
 def verify_backup(src: Path) -> list[str]:
@@ -133,7 +151,9 @@ def verify_backup(src: Path) -> list[str]:
             problems.append(f"{name} does not match its checksum (changed or corrupt)")
     for path in _files(src):
         if path.relative_to(src).as_posix() not in listed:
-            problems.append(f"{path.relative_to(src)} is not in {CHECKSUMS} (added after the backup)")
+            problems.append(
+                f"{path.relative_to(src)} is not in {CHECKSUMS} (added after the backup)"
+            )
     return problems
 
 
@@ -142,22 +162,34 @@ def restore_backup(src: Path, settings: KuraSettings) -> int:
     Server-mode backups are loaded into the configured store (KURA_QDRANT_URL or embedded)."""
     problems = verify_backup(src)
     if problems:
-        raise BackupError("backup failed verification, nothing restored:\n  " + "\n  ".join(problems))
+        raise BackupError(
+            "backup failed verification, nothing restored:\n  " + "\n  ".join(problems)
+        )
     data = settings.data_dir
-    if data.exists() and any(p.is_file() for p in data.rglob("*") if settings.logs_dir not in p.parents):
-        raise BackupError(f"{data} is not empty; restore into a new KURA_DATA_DIR (kura never overwrites data)")
+    if data.exists() and any(
+        p.is_file() for p in data.rglob("*") if settings.logs_dir not in p.parents
+    ):
+        raise BackupError(
+            f"{data} is not empty; restore into a new KURA_DATA_DIR (kura never overwrites data)"
+        )
     meta = json.loads((src / "backup.json").read_text())
     if meta.get("format") != FORMAT:
-        raise BackupError(f"backup format {meta.get('format')} is not {FORMAT}; restore with the kura that wrote it")
+        raise BackupError(
+            f"backup format {meta.get('format')} is not {FORMAT}; "
+            "restore with the kura version that wrote it"
+        )
     settings.ensure_dirs()
     restored = 0
-    for name in (settings.manifest_path.name, settings.users_path.name, settings.audit_path.name):
+    for name in (settings.manifest_path.name, settings.users_path.name, *meta.get("audit", [])):
         if (src / name).is_file():
             shutil.copy2(src / name, data / name)
             restored += 1
+        elif (src / name).is_dir():
+            shutil.copytree(src / name, data / name)
+            restored += len(_files(data / name))
     if (src / "store").is_dir():
         shutil.rmtree(settings.store_dir)
-        shutil.copytree(src / "store", settings.store_dir)
+        shutil.copytree(src / "store", settings.store_dir, copy_function=copy_keeping_holes)
         restored += len(_files(settings.store_dir))
     if (src / "points.jsonl").is_file():
         restored += _load_points(src / "points.jsonl", settings, int(meta["dense_size"]))
@@ -165,7 +197,9 @@ def restore_backup(src: Path, settings: KuraSettings) -> int:
 
 
 def _point_json(chunk: StoredChunk) -> dict:
-    sparse = {"indices": chunk.sparse.indices, "values": chunk.sparse.values} if chunk.sparse else None
+    sparse = (
+        {"indices": chunk.sparse.indices, "values": chunk.sparse.values} if chunk.sparse else None
+    )
     return {"id": chunk.id, "dense": chunk.dense, "sparse": sparse, "payload": chunk.payload}
 
 
@@ -176,8 +210,14 @@ def _load_points(path: Path, settings: KuraSettings, dense_size: int) -> int:
     if settings.qdrant_url:
         from retrieval.server_store import ServerStore
 
-        store = ServerStore(settings.qdrant_url, settings.qdrant_api_key, settings.collection, dense_size,
-                            shards=settings.qdrant_shards, replicas=settings.qdrant_replicas)
+        store = ServerStore(
+            settings.qdrant_url,
+            settings.qdrant_api_key,
+            settings.collection,
+            dense_size,
+            shards=settings.qdrant_shards,
+            replicas=settings.qdrant_replicas,
+        )
     else:
         store = EdgeStore(settings.store_dir, dense_size)
     try:
@@ -186,7 +226,11 @@ def _load_points(path: Path, settings: KuraSettings, dense_size: int) -> int:
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 p = json.loads(line)
-                sparse = SparseVec(p["sparse"]["indices"], p["sparse"]["values"]) if p["sparse"] else None
+                sparse = (
+                    SparseVec(p["sparse"]["indices"], p["sparse"]["values"])
+                    if p["sparse"]
+                    else None
+                )
                 batch.append(StoredChunk(p["id"], p["dense"], sparse, p["payload"]))
                 if len(batch) == 256:
                     store.upsert(batch)

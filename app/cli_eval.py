@@ -17,13 +17,21 @@ console = Console()
 
 
 def eval_command(
-    dataset_dir: Annotated[Path, typer.Argument(help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")],
-    limit: Annotated[int | None, typer.Option(help="evaluate a seeded sample of N queries (default: all)")] = None,
+    dataset_dir: Annotated[
+        Path, typer.Argument(help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    ],
+    limit: Annotated[
+        int | None, typer.Option(help="evaluate a seeded sample of N queries (default: all)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the query sample")] = 13,
     stages: Annotated[str, typer.Option(help="comma-separated: sparse,dense,hybrid,rerank")] = "",
     fusion: Annotated[str, typer.Option(help="rrf | dbsf | rrf:DENSE_WEIGHT,SPARSE_WEIGHT")] = "",
-    japanese: Annotated[str, typer.Option(help="Japanese analyzer: sudachi | bigram | qdrant")] = "",
-    cache_dir: Annotated[Path | None, typer.Option(help="where ingested eval stores are kept")] = None,
+    japanese: Annotated[
+        str, typer.Option(help="Japanese analyzer: sudachi | bigram | qdrant")
+    ] = "",
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="where ingested eval stores are kept")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Ingest DATASET_DIR's corpus through the real chunker, embedder and store (cached), then
@@ -42,26 +50,50 @@ def eval_command(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     reranker = Reranker(settings.reranker_path) if settings.reranker_path else None
-    chosen = [s for s in stages.split(",") if s] or ["sparse", "dense", "hybrid"] + (["rerank"] if reranker else [])
-    embedder = load_embedder(resolve_embedder_path(settings.embedder_path), settings.embedder_backend)
+    chosen = [s for s in stages.split(",") if s] or ["sparse", "dense", "hybrid"] + (
+        ["rerank"] if reranker else []
+    )
+    embedder = load_embedder(
+        resolve_embedder_path(settings.embedder_path), settings.embedder_backend
+    )
     report = evaluate(
-        dataset, embedder, SparseEncoder(japanese or settings.sparse_japanese),
-        cache_dir or settings.data_dir / "eval-cache", limit=limit, seed=seed, stages=chosen,
-        fusion=parse_fusion(fusion or settings.fusion), dense_languages=settings.embedder_languages,
-        reranker=reranker, rerank_top_n=settings.rerank_top_n,
-        chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.chunk_overlap_tokens,
-        on_progress=None if as_json else lambda stage, done, total: console.print(
-            f"[dim]{stage}: {done}/{total}[/dim]", end="\r"),
+        dataset,
+        embedder,
+        SparseEncoder(japanese or settings.sparse_japanese),
+        cache_dir or settings.data_dir / "eval-cache",
+        limit=limit,
+        seed=seed,
+        stages=chosen,
+        fusion=parse_fusion(fusion or settings.fusion),
+        dense_languages=settings.embedder_languages,
+        reranker=reranker,
+        rerank_top_n=settings.rerank_top_n,
+        chunk_tokens=settings.chunk_tokens,
+        overlap_tokens=settings.chunk_overlap_tokens,
+        on_progress=None
+        if as_json
+        else lambda stage, done, total: console.print(
+            f"[dim]{stage}: {done}/{total}[/dim]", end="\r"
+        ),
     )
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))
         return
-    table = Table(title=f"{report.dataset}: {report.passages} passages, {report.chunks} chunks, {report.queries} queries"
-                  + (" (store from cache)" if report.cached else f" (ingested in {report.ingest_s:.0f} s)"))
+    table = Table(
+        title=f"{report.dataset}: {report.passages} passages, {report.chunks} chunks, "
+        f"{report.queries} queries"
+        + (" (store from cache)" if report.cached else f" (ingested in {report.ingest_s:.0f} s)")
+    )
     for column in ("stage", "Recall@5", "MRR@10", "nDCG@10", "answer@5", "ms/query"):
         table.add_column(column, justify="right")
     for s in report.stages:
-        table.add_row(s.stage, f"{s.recall_5:.3f}", f"{s.mrr_10:.3f}", f"{s.ndcg_10:.3f}",
-                      "-" if s.answer_5 is None else f"{s.answer_5:.3f}", f"{s.ms_per_query:.1f}")
+        table.add_row(
+            s.stage,
+            f"{s.recall_5:.3f}",
+            f"{s.mrr_10:.3f}",
+            f"{s.ndcg_10:.3f}",
+            "-" if s.answer_5 is None else f"{s.answer_5:.3f}",
+            f"{s.ms_per_query:.1f}",
+        )
     console.print(table)
     console.print(f"[dim]{json.dumps(report.settings, ensure_ascii=False)}[/dim]")

@@ -2,7 +2,7 @@
 
 Usage:
     kura migrate --to-server http://qdrant:6333     # embedded store -> server collection
-    kura migrate --to-edge                           # server collection (KURA_QDRANT_URL) -> embedded
+    kura migrate --to-edge                           # KURA_QDRANT_URL's collection -> embedded
     kura backup /backups/kura-2026-11-21             # live, consistent copy of the data directory
     kura restore /backups/kura-2026-11-21            # into an empty KURA_DATA_DIR
     kura metrics --port 9464                         # serve the Prometheus endpoint on its own
@@ -43,7 +43,8 @@ def copy_points(source: ChunkStore, target: ChunkStore, batch: int = 256) -> int
         raise MigrationMismatch(
             f"after copying {copied} chunks the target holds {got[0]} visible + {got[1]} staged, "
             f"the source {want[0]} + {want[1]}; was the target collection not empty? "
-            "Use an empty target (KURA_COLLECTION=<new name> or an empty KURA_DATA_DIR) and run again"
+            "Use an empty target (KURA_COLLECTION=<new name> or an empty KURA_DATA_DIR) "
+            "and run again"
         )
     return copied
 
@@ -52,7 +53,11 @@ def _embedder_dim(settings: KuraSettings) -> int:
     from models.embedder import load_embedder
     from models.registry import resolve_embedder_path
 
-    return len(load_embedder(resolve_embedder_path(settings.embedder_path), settings.embedder_backend).embed_query("x"))
+    return len(
+        load_embedder(
+            resolve_embedder_path(settings.embedder_path), settings.embedder_backend
+        ).embed_query("x")
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -64,11 +69,18 @@ def register(app: typer.Typer) -> None:
 
 
 def migrate(
-    to_server: Annotated[str | None, typer.Option(help="Qdrant server URL to copy the embedded store into")] = None,
-    to_edge: Annotated[bool, typer.Option(help="copy the server collection (KURA_QDRANT_URL) into the embedded store")] = False,
-    api_key: Annotated[str | None, typer.Option(envvar="KURA_QDRANT_API_KEY", help="server API key")] = None,
+    to_server: Annotated[
+        str | None, typer.Option(help="Qdrant server URL to copy the embedded store into")
+    ] = None,
+    to_edge: Annotated[
+        bool,
+        typer.Option(help="copy the server collection (KURA_QDRANT_URL) into the embedded store"),
+    ] = False,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="KURA_QDRANT_API_KEY", help="server API key")
+    ] = None,
 ) -> None:
-    """Move the chunk store between embedded (qdrant-edge) and a Qdrant server, without re-embedding."""
+    """Move the chunk store between embedded (qdrant-edge) and a Qdrant server; no re-embedding."""
     from retrieval.server_store import ServerStore
     from retrieval.store import EdgeStore
 
@@ -82,16 +94,28 @@ def migrate(
         err.print("--to-edge copies from KURA_QDRANT_URL, which is not set")
         raise typer.Exit(2)
     if to_edge and settings.store_dir.exists() and any(settings.store_dir.iterdir()):
-        err.print(f"the embedded store {settings.store_dir} is not empty; point KURA_DATA_DIR at a new directory")
+        err.print(
+            f"the embedded store {settings.store_dir} is not empty; "
+            "point KURA_DATA_DIR at a new directory"
+        )
         raise typer.Exit(2)
     edge = EdgeStore(settings.store_dir, dim)
-    server = ServerStore(url, api_key or settings.qdrant_api_key, settings.collection, dim,
-                         shards=settings.qdrant_shards, replicas=settings.qdrant_replicas)
+    server = ServerStore(
+        url,
+        api_key or settings.qdrant_api_key,
+        settings.collection,
+        dim,
+        shards=settings.qdrant_shards,
+        replicas=settings.qdrant_replicas,
+    )
     source, target = (edge, server) if to_server else (server, edge)
     started = time.monotonic()
     try:
         if to_server and target.count() + target.count(staged=True):
-            err.print(f"collection {settings.collection!r} on {url} is not empty; set KURA_COLLECTION to a new name")
+            err.print(
+                f"collection {settings.collection!r} on {url} is not empty; "
+                "set KURA_COLLECTION to a new name"
+            )
             raise typer.Exit(2)
         copied = copy_points(source, target)
     except MigrationMismatch as exc:
@@ -102,7 +126,10 @@ def migrate(
         server.close()
     console.print(f"copied {copied} chunks in {time.monotonic() - started:.1f} s; counts verified")
     if to_server:
-        console.print(f"now set KURA_QDRANT_URL={url} (and KURA_COLLECTION={settings.collection}) for every kura process")
+        console.print(
+            f"now set KURA_QDRANT_URL={url} (and KURA_COLLECTION={settings.collection}) "
+            "for every kura process"
+        )
 
 
 def backup(
@@ -120,7 +147,10 @@ def backup(
         raise typer.Exit(1) from exc
     finally:
         service.close()
-    console.print(f"backup in {dest}: {summary.files} files, {summary.chunks} chunks, {summary.bytes / 1e6:.1f} MB")
+    console.print(
+        f"backup in {dest}: {summary.files} files, {summary.chunks} chunks, "
+        f"{summary.bytes / 1e6:.1f} MB"
+    )
 
 
 def restore(
@@ -135,19 +165,27 @@ def restore(
     except BackupError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    console.print(f"restored {restored} files into {settings.data_dir}; check with `kura audit verify`")
+    console.print(
+        f"restored {restored} files into {settings.data_dir}; check with `kura audit verify`"
+    )
 
 
 def metrics(
-    port: Annotated[int | None, typer.Option(help="port (default KURA_METRICS_PORT or 9464)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="port (default KURA_METRICS_PORT or 9464)")
+    ] = None,
     host: Annotated[str | None, typer.Option(help="address (default KURA_METRICS_HOST)")] = None,
 ) -> None:
     """Serve the Prometheus endpoint alone (e.g. beside a worker); `kura serve` starts it too."""
     from app.metrics import start_metrics_server
 
     settings = KuraSettings()
-    bound = start_metrics_server(port or settings.metrics_port or 9464, host or settings.metrics_host)
-    console.print(f"metrics on http://{host or settings.metrics_host}:{bound}/metrics (Ctrl-C to stop)")
+    bound = start_metrics_server(
+        port or settings.metrics_port or 9464, host or settings.metrics_host
+    )
+    console.print(
+        f"metrics on http://{host or settings.metrics_host}:{bound}/metrics (Ctrl-C to stop)"
+    )
     try:
         while True:
             time.sleep(3600)

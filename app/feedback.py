@@ -50,19 +50,41 @@ class FeedbackBook:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
-    def add(self, user: str, question: str, answer: str, helpful: bool, cited: Sequence[str] = (), comment: str = "") -> int:
+    def add(
+        self,
+        user: str,
+        question: str,
+        answer: str,
+        helpful: bool,
+        cited: Sequence[str] = (),
+        comment: str = "",
+    ) -> int:
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO feedback (at, user, question, answer, helpful, cited, comment) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (time.time(), user, question, answer, int(helpful), json.dumps(list(cited), ensure_ascii=False), comment),
+                "INSERT INTO feedback (at, user, question, answer, helpful, cited, comment)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    user,
+                    question,
+                    answer,
+                    int(helpful),
+                    json.dumps(list(cited), ensure_ascii=False),
+                    comment,
+                ),
             )
             return int(cursor.lastrowid or 0)
 
     def recent(self, limit: int = 200) -> list[Feedback]:
         rows = self._db.execute(
-            "SELECT id, at, user, question, answer, helpful, cited, comment FROM feedback ORDER BY id DESC LIMIT ?", (limit,)
+            "SELECT id, at, user, question, answer, helpful, cited, comment FROM feedback"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
         ).fetchall()
-        return [Feedback(r[0], r[1], r[2], r[3], r[4], bool(r[5]), tuple(json.loads(r[6])), r[7]) for r in rows]
+        return [
+            Feedback(r[0], r[1], r[2], r[3], r[4], bool(r[5]), tuple(json.loads(r[6])), r[7])
+            for r in rows
+        ]
 
     def close(self) -> None:
         self._db.close()

@@ -27,11 +27,16 @@ _TEXT: dict[str, tuple[str, str]] = {
         "This account is disabled. Ask an admin to enable it.",
         "このアカウントは無効です。管理者に有効化を依頼してください。",
     ),
+    "login.idle": (
+        "You were signed out after {minutes} minutes without activity. Sign in again.",
+        "{minutes} 分間操作がなかったため、ログアウトしました。再度ログインしてください。",
+    ),
     "login.expired": ("Your session ended: {detail}", "セッションが終了しました: {detail}"),
     "login.no_users": (
         "No accounts exist yet. On the server, create the first admin with `kura users bootstrap` "
         "(or `kura users add`).",
-        "アカウントがまだありません。サーバーで `kura users bootstrap`(または `kura users add`)を実行し、"
+        "アカウントがまだありません。サーバーで `kura users bootstrap`"
+        "(または `kura users add`)を実行し、"
         "最初の管理者を作成してください。",
     ),
     "logout": ("Sign out", "ログアウト"),
@@ -57,8 +62,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav.section.admin": ("Administration", "管理"),
     "nav.section.auditor": ("Audit", "監査"),
     "denied": (
-        "Your account may not open this page (it needs the {role} role). Ask an admin if you need it.",
-        "このページを開く権限がありません({role} ロールが必要です)。必要な場合は管理者に依頼してください。",
+        "Your account may not open this page (it needs the {role} role). "
+        "Ask an admin if you need it.",
+        "このページを開く権限がありません({role} ロールが必要です)。"
+        "必要な場合は管理者に依頼してください。",
     ),
     # ask / search
     "ask.title": ("Ask your documents", "文書に質問する"),
@@ -79,17 +86,26 @@ _TEXT: dict[str, tuple[str, str]] = {
     "ask.sources": ("Sources", "出典"),
     "ask.copy": ("Copy answer", "回答をコピー"),
     "ask.helpful": ("Was this answer helpful?", "この回答は役に立ちましたか?"),
-    "ask.thanks": ("Thank you: your feedback was saved for the admins.", "ありがとうございます。管理者向けに保存しました。"),
+    "ask.thanks": (
+        "Thank you: your feedback was saved for the admins.",
+        "ありがとうございます。管理者向けに保存しました。",
+    ),
     "ask.nothing": (
         "No relevant documents were found in the documents you may read. Try other words, "
         "or ask an admin whether the document was ingested and which groups may read it.",
         "閲覧可能な文書の中に関連する資料は見つかりませんでした。別の言葉で試すか、"
         "文書が登録済みか、どのグループが閲覧できるかを管理者に確認してください。",
     ),
-    "ask.timing": ("first token {first:.1f} s · total {total:.1f} s", "最初の応答 {first:.1f} 秒・合計 {total:.1f} 秒"),
+    "ask.timing": (
+        "first token {first:.1f} s · total {total:.1f} s",
+        "最初の応答 {first:.1f} 秒・合計 {total:.1f} 秒",
+    ),
     "ask.in_context": ("Show in context", "前後の文脈を表示"),
     "search.results": ("{n} passages", "{n} 件の文書箇所"),
-    "search.none": ("No matching passages in the documents you may read.", "閲覧可能な文書に一致する箇所はありません。"),
+    "search.none": (
+        "No matching passages in the documents you may read.",
+        "閲覧可能な文書に一致する箇所はありません。",
+    ),
     "cite.file": ("File", "ファイル"),
     "cite.page": ("Page", "ページ"),
     "cite.section": ("Section", "見出し"),
@@ -105,8 +121,14 @@ _TEXT: dict[str, tuple[str, str]] = {
     "upload.dir": ("Choose a folder", "フォルダーを選択"),
     "upload.files": ("…or single files", "…または個別のファイル"),
     "upload.start": ("Save and ingest", "保存して取り込む"),
-    "upload.nothing": ("Choose a folder or files first.", "先にフォルダーまたはファイルを選択してください。"),
-    "upload.saved": ("Saved {n} files to {folder}.", "{n} 件のファイルを {folder} に保存しました。"),
+    "upload.nothing": (
+        "Choose a folder or files first.",
+        "先にフォルダーまたはファイルを選択してください。",
+    ),
+    "upload.saved": (
+        "Saved {n} files to {folder}.",
+        "{n} 件のファイルを {folder} に保存しました。",
+    ),
     "upload.progress": (
         "{done}/{total} files · {chunks} chunks · {rate:.2f} files/s · {current}",
         "{done}/{total} ファイル・{chunks} チャンク・{rate:.2f} ファイル/秒・{current}",
@@ -114,7 +136,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "upload.eta": (" · about {eta:.0f} s left", "・残り約 {eta:.0f} 秒"),
     "upload.loading": ("Loading the embedding model…", "埋め込みモデルを読み込んでいます…"),
     "ingest.done": (
-        "Ingestion finished: {ingested} ingested, {unchanged} unchanged, {linked} linked, {removed} removed, "
+        "Ingestion finished: {ingested} ingested, {unchanged} unchanged, {linked} linked, "
+        "{removed} removed, "
         "{failed} failed, {chunks} chunks in {seconds:.1f} s.",
         "取り込み完了: 取り込み {ingested}・変更なし {unchanged}・リンク {linked}・削除 {removed}・"
         "失敗 {failed}・{chunks} チャンク・{seconds:.1f} 秒。",
@@ -122,7 +145,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "ingest.failures": ("Files that could not be ingested", "取り込めなかったファイル"),
     # admin: documents
     "docs.title": ("Documents", "文書一覧"),
-    "docs.none": ("No documents yet. Upload some on the Upload page.", "文書はまだありません。アップロードページから追加してください。"),
+    "docs.none": (
+        "No documents yet. Upload some on the Upload page.",
+        "文書はまだありません。アップロードページから追加してください。",
+    ),
     "docs.pick": ("Document", "文書"),
     "docs.groups": ("Groups that may read it", "閲覧できるグループ"),
     "docs.save_groups": ("Save groups", "グループを保存"),
@@ -140,7 +166,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "users.password": ("Initial password (12+ characters)", "初期パスワード(12文字以上)"),
     "users.roles": ("Roles", "ロール"),
     "users.groups": ("Groups (comma-separated)", "グループ(カンマ区切り)"),
-    "users.must_change": ("Must change the password at first sign-in", "初回ログイン時にパスワード変更を求める"),
+    "users.must_change": (
+        "Must change the password at first sign-in",
+        "初回ログイン時にパスワード変更を求める",
+    ),
     "users.create": ("Create user", "ユーザーを作成"),
     "users.created": ("Created {name}.", "{name} を作成しました。"),
     "users.edit": ("Change a user", "ユーザーを変更"),
@@ -160,7 +189,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "audit.title": ("Audit log", "監査ログ"),
     "audit.reload": ("Reload", "再読み込み"),
     "audit.verify": ("Verify the hash chain", "ハッシュチェーンを検証"),
-    "audit.intact": ("The audit log is intact: {n} entries, chain verified.", "監査ログは改ざんされていません({n} 件、検証済み)。"),
+    "audit.intact": (
+        "The audit log is intact: {n} entries, chain verified.",
+        "監査ログは改ざんされていません({n} 件、検証済み)。",
+    ),
     "audit.broken": (
         "The audit log was altered at {n} places. Keep a copy of the file and report it.",
         "監査ログが {n} か所で改ざんされています。ファイルの写しを保全し、報告してください。",
@@ -178,8 +210,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "audit.jsonl": ("Download JSON Lines", "JSON Lines をダウンロード"),
     # errors
     "error.generic": (
-        "Something went wrong: {detail}. Try again; if it persists, tell an admin (details are in the server log).",
-        "問題が発生しました: {detail}。もう一度お試しください。続く場合は管理者に連絡してください(詳細はサーバーログにあります)。",
+        "Something went wrong: {detail}. Try again; if it persists, tell an admin "
+        "(details are in the server log).",
+        "問題が発生しました: {detail}。もう一度お試しください。"
+        "続く場合は管理者に連絡してください(詳細はサーバーログにあります)。",
     ),
     "error.denied": ("Not allowed: {detail}", "権限がありません: {detail}"),
 }

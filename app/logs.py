@@ -24,12 +24,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from app.settings import KuraSettings
 
-_request: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("kura_request", default=None)
+_request: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "kura_request", default=None
+)
 
 # Attributes every LogRecord has; anything else came in through `extra=` and is logged as a field.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 REDACTED = "[REDACTED]"
-_SECRET_KEY = re.compile(r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|authorization|credential|cookie)", re.I)
+# A field is secret by its name: *password*, *secret*, *api_key*, or ending in token/pass/pwd
+# (not `passages`, `token_count`).
+_SECRET_KEY = re.compile(
+    r"(password|passwd|passphrase|secret|credential|api[_-]?key|authorization|cookie|(^|[_-])(token|pass|pwd)$)",
+    re.I,
+)
 _SECRET_IN_TEXT = [
     # key=value, key: value, "key": "value" for secret-looking keys
     re.compile(
@@ -96,7 +107,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -115,7 +127,11 @@ def configure_logging(settings: KuraSettings | None = None) -> None:
     is false, then plain text for people. Level from KURA_LOG_LEVEL (default WARNING on the
     console; the file always gets INFO and up, so a SIEM sees every request)."""
     level = os.environ.get("KURA_LOG_LEVEL", "WARNING").upper()
-    as_json = settings.log_json if settings is not None else os.environ.get("KURA_LOG_JSON", "true") != "false"
+    as_json = (
+        settings.log_json
+        if settings is not None
+        else os.environ.get("KURA_LOG_JSON", "true") != "false"
+    )
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_kura", False):
@@ -123,7 +139,9 @@ def configure_logging(settings: KuraSettings | None = None) -> None:
     redact = RedactSecrets()
     console = logging.StreamHandler()
     console.setLevel(level)
-    console.setFormatter(JsonFormatter() if as_json else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.setFormatter(
+        JsonFormatter() if as_json else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    )
     handlers: list[logging.Handler] = [console]
     if settings is not None:
         settings.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +155,19 @@ def configure_logging(settings: KuraSettings | None = None) -> None:
         handler.addFilter(redact)
         handler._kura = True  # type: ignore[attr-defined]
         root.addHandler(handler)
-    root.setLevel(min(logging.INFO if settings is not None else logging.getLevelName(level), logging.getLevelName(level)))
+    root.setLevel(
+        min(
+            logging.INFO if settings is not None else logging.getLevelName(level),
+            logging.getLevelName(level),
+        )
+    )
     # Libraries that are chatty at INFO even when nothing is wrong.
-    for noisy in ("unstructured", "pdfminer", "httpx", "sentence_transformers", "pikepdf", "streamlit"):
+    for noisy in (
+        "unstructured",
+        "pdfminer",
+        "httpx",
+        "sentence_transformers",
+        "pikepdf",
+        "streamlit",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from app.service import Answer, KuraService
     from ingest.pipeline import IngestReport
 
+
 class _RefreshOnScrape:
     """A collector that yields nothing but refreshes the read gauges. Registered before every
     kura metric because a scrape collects in registration order."""
@@ -43,13 +44,27 @@ REGISTRY.register(_RefreshOnScrape())
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160)
 
 QUERIES = Counter("kura_queries", "Searches and questions served", ["kind"])  # kind: search | ask
-REFUSALS = Counter("kura_refusals", "Questions answered 'no relevant documents' (nothing readable matched)")
-ANSWER_FIRST_TOKEN = Histogram(
-    "kura_answer_first_token_seconds", "Time from question to the first streamed token", buckets=_LATENCY_BUCKETS
+REFUSALS = Counter(
+    "kura_refusals", "Questions answered 'no relevant documents' (nothing readable matched)"
 )
-ANSWER_TOTAL = Histogram("kura_answer_seconds", "Time to stream a whole answer", buckets=_LATENCY_BUCKETS)
-RETRIEVAL = Histogram("kura_retrieval_seconds", "Query embedding + hybrid store query (+ rerank) per search", buckets=_LATENCY_BUCKETS)
-RERANK = Histogram("kura_rerank_seconds", "Reranking time per search (when a reranker is set)", buckets=_LATENCY_BUCKETS)
+ANSWER_FIRST_TOKEN = Histogram(
+    "kura_answer_first_token_seconds",
+    "Time from question to the first streamed token",
+    buckets=_LATENCY_BUCKETS,
+)
+ANSWER_TOTAL = Histogram(
+    "kura_answer_seconds", "Time to stream a whole answer", buckets=_LATENCY_BUCKETS
+)
+RETRIEVAL = Histogram(
+    "kura_retrieval_seconds",
+    "Query embedding + hybrid store query (+ rerank) per search",
+    buckets=_LATENCY_BUCKETS,
+)
+RERANK = Histogram(
+    "kura_rerank_seconds",
+    "Reranking time per search (when a reranker is set)",
+    buckets=_LATENCY_BUCKETS,
+)
 ANSWER_TOKENS = Counter("kura_answer_tokens", "Tokens streamed in answers")
 TOKENS_PER_SECOND = Gauge("kura_answer_tokens_per_second", "Generation speed of the last answer")
 IN_FLIGHT = Gauge("kura_ingestions_in_flight", "Ingestions running now")
@@ -59,8 +74,12 @@ INGEST_CHUNKS = Counter("kura_ingest_chunks", "Chunks written by ingestion")
 INGEST_ERRORS = Counter("kura_ingest_errors", "Files that failed to ingest")
 STORE_CHUNKS = Gauge("kura_store_chunks", "Chunks in the store (visible to searches)")
 STORE_DOCUMENTS = Gauge("kura_store_documents", "Documents in the manifest")
-GPU_MEMORY_USED = Gauge("kura_gpu_memory_used_bytes", "GPU memory in use (nvidia-smi), per GPU", ["gpu"])
-GPU_MEMORY_TOTAL = Gauge("kura_gpu_memory_total_bytes", "GPU memory size (nvidia-smi), per GPU", ["gpu"])
+GPU_MEMORY_USED = Gauge(
+    "kura_gpu_memory_used_bytes", "GPU memory in use (nvidia-smi), per GPU", ["gpu"]
+)
+GPU_MEMORY_TOTAL = Gauge(
+    "kura_gpu_memory_total_bytes", "GPU memory size (nvidia-smi), per GPU", ["gpu"]
+)
 
 log = logging.getLogger(__name__)
 _readers: list[Callable[[], None]] = []
@@ -143,8 +162,15 @@ def refresh() -> None:
 def _read_gpu_memory() -> None:
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=index,memory.used,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=5, check=True,
+            [
+                "nvidia-smi",
+                "--query-gpu=index,memory.used,memory.total",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return
@@ -152,7 +178,6 @@ def _read_gpu_memory() -> None:
         index, used, total = (part.strip() for part in line.split(","))
         GPU_MEMORY_USED.labels(gpu=index).set(float(used) * 2**20)
         GPU_MEMORY_TOTAL.labels(gpu=index).set(float(total) * 2**20)
-
 
 
 def start_metrics_server(port: int, host: str = "127.0.0.1") -> int:
@@ -165,7 +190,8 @@ def start_metrics_server(port: int, host: str = "127.0.0.1") -> int:
             server, _thread = start_http_server(port, addr=host)
         except OSError as exc:
             raise OSError(
-                f"cannot serve metrics on {host}:{port}: {exc}; set KURA_METRICS_PORT to a free port"
+                f"cannot serve metrics on {host}:{port}: {exc}; "
+                "set KURA_METRICS_PORT to a free port"
             ) from exc
         bound = int(server.server_port)
         _servers[(host, port)] = bound

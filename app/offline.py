@@ -35,3 +35,44 @@ def enforce_offline() -> None:
 
 
 enforce_offline()
+
+
+# Environment variables through which a dependency could be told to reach a host.
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+_URL_ENV: tuple[str, ...] = ("HF_ENDPOINT", *_PROXIES, *(name.lower() for name in _PROXIES))
+
+
+def outbound_urls(settings: object) -> list[tuple[str, str, str]]:
+    """Every outbound URL kura is configured to use, as (setting, url, where) with `where`
+    one of loopback | private network | PUBLIC: `kura doctor` reports them, and a PUBLIC one
+    means documents or questions could leave the site. Secrets in URLs are not returned."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    found = [
+        (f"KURA_{name.upper()}", str(value))
+        for name in ("qdrant_url", "llm_url")
+        if (value := getattr(settings, name, None))
+    ]
+    found += [(name, os.environ[name]) for name in _URL_ENV if os.environ.get(name)]
+    result = []
+    for name, url in found:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        host = parts.hostname or ""
+        try:
+            # Resolved by /etc/hosts or the site's own resolver; the URL itself is not contacted.
+            address = ipaddress.ip_address(socket.gethostbyname(host)) if host else None
+        except (OSError, ValueError):
+            address = None
+        if address is None:
+            where = "unresolved"
+        elif address.is_loopback:
+            where = "loopback"
+        elif address.is_global:
+            where = "PUBLIC"
+        else:
+            where = "private network"
+        shown = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
+        result.append((name, shown, where))
+    return result

@@ -71,7 +71,7 @@ class KuraSettings(BaseSettings):
     # Hybrid search and its relevance floor (retrieval/search.py, README "Retrieval quality").
     embedder_languages: tuple[str, ...] = ("en",)  # a query in another language skips dense search
     sparse_japanese: str = "sudachi"  # sudachi | bigram | qdrant
-    fusion: str = "rrf"  # rrf | dbsf | rrf:DENSE_WEIGHT,SPARSE_WEIGHT
+    fusion: str = "dbsf"  # dbsf | rrf | rrf:DENSE_WEIGHT,SPARSE_WEIGHT (measured: README)
     rerank_top_n: int = 20
     # A passage reaches the LLM only if one raw signal clears its floor (fused scores are ranks):
     min_term_coverage: float = 0.5  # share of the question's terms found in the passage
@@ -82,6 +82,7 @@ class KuraSettings(BaseSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = 8501
     ui_language: str = "en"  # en | ja
+    ui_idle_minutes: int = 30  # a browser session idle this long is signed out
 
     @field_validator("data_dir", mode="before")
     @classmethod

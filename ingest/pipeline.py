@@ -152,7 +152,8 @@ def recover(index: Index) -> int:
     pending = index.manifest.pending_swaps()
     if pending:
         _finish_swaps(index, pending, verify=True)
-    index.store.delete_staged()
+    if index.store.count(ALL_GROUPS, staged=True):  # skip the delete's flush when clean
+        index.store.delete_staged()
     for doc_id in index.manifest.dirty_documents():
         _settle(index, doc_id)
     return len(pending)
@@ -360,6 +361,17 @@ def _parse_ahead(
     """The parse thread: read + hash every candidate, parse + chunk content nobody has yet.
     Never touches the manifest or the store (the writer thread owns both)."""
     dispatched: set[str] = set()
+
+    def hand_over(item: _Prepared | BaseException | None) -> bool:
+        """Wait for room in the queue; False once the writer has stopped (error or Ctrl-C)."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     try:
         for candidate in candidates:
             item = _read(candidate, root, acl, index)
@@ -368,18 +380,12 @@ def _parse_ahead(
                 if doc_id not in known_docs and doc_id not in dispatched:
                     item = _parse_prepared(item, index)
                     dispatched.add(doc_id)
-            while not stop.is_set():
-                try:
-                    handoff.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not hand_over(item):
                 return
     except BaseException as exc:  # an internal bug: crash the sync loudly, in the writer's thread
-        handoff.put(exc)
+        hand_over(exc)
         return
-    handoff.put(None)
+    hand_over(None)
 
 
 def _read(candidate: _Candidate, root: Path, acl: tuple[str, ...], index: Index) -> _Prepared:

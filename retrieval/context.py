@@ -28,7 +28,9 @@ class RelevanceFloor:
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_term_coverage <= 1:
-            raise ValueError(f"min_term_coverage is a share in [0, 1], not {self.min_term_coverage}")
+            raise ValueError(
+                f"min_term_coverage is a share in [0, 1], not {self.min_term_coverage}"
+            )
         if not -1 <= self.min_dense_score <= 1:
             raise ValueError(f"min_dense_score is a cosine in [-1, 1], not {self.min_dense_score}")
 
@@ -84,7 +86,9 @@ def assemble_context(
             continue
         seen_text.add(key)
         for group in groups:
-            if group[0].doc_id == passage.doc_id and any(abs(p.chunk_index - passage.chunk_index) == 1 for p in group):
+            if group[0].doc_id == passage.doc_id and any(
+                abs(p.chunk_index - passage.chunk_index) == 1 for p in group
+            ):
                 group.append(passage)
                 break
         else:
@@ -107,7 +111,9 @@ def assemble_context(
             max(group, key=lambda p: p.score),
             text=text,
             page=min(pages, default=None),
-            page_end=max((p.page_end or p.page for p in ordered if p.page is not None), default=None),
+            page_end=max(
+                (p.page_end or p.page for p in ordered if p.page is not None), default=None
+            ),
             chunk_index=ordered[0].chunk_index,
         )
         used += cost

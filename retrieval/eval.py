@@ -1,4 +1,4 @@
-"""Retrieval quality on a BEIR-layout dataset, through kura's real chunk → embed → store → search path.
+"""Retrieval quality on a BEIR-layout dataset, through kura's real chunk → embed → store → search.
 
 A dataset folder holds `corpus.jsonl` ({_id, title, text}), `queries.jsonl` ({_id, text}),
 `qrels/test.tsv` (query-id, corpus-id, score; header line) and optionally `answers.jsonl`
@@ -12,7 +12,7 @@ answer@5: the share of answerable questions whose answer string occurs in a top-
 
 Usage:
     dataset = load_dataset(Path("../shared/eval/squad-v1.1-dev"))
-    report = evaluate(dataset, embedder, SparseEncoder(), cache_dir=Path("/tmp/kura-eval"), limit=500)
+    report = evaluate(dataset, embedder, SparseEncoder(), Path("/tmp/kura-eval"), limit=500)
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ def _read_jsonl(path: Path) -> Iterable[dict]:
                 try:
                     yield json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path} line {number} is not JSON ({exc}); fix or remove that line") from exc
+                    raise DatasetError(
+                        f"{path} line {number} is not JSON ({exc}); fix or remove that line"
+                    ) from exc
 
 
 def load_dataset(folder: Path) -> Dataset:
@@ -77,9 +79,14 @@ def load_dataset(folder: Path) -> Dataset:
     folder = folder.resolve()
     for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
         if not (folder / name).is_file():
-            raise DatasetError(f"{folder / name} is missing; a BEIR dataset folder needs corpus.jsonl, "
-                               "queries.jsonl and qrels/test.tsv")
-    corpus = {str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or "")) for r in _read_jsonl(folder / "corpus.jsonl")}
+            raise DatasetError(
+                f"{folder / name} is missing; a BEIR dataset folder needs corpus.jsonl, "
+                "queries.jsonl and qrels/test.tsv"
+            )
+    corpus = {
+        str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or ""))
+        for r in _read_jsonl(folder / "corpus.jsonl")
+    }
     queries = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(folder / "queries.jsonl")}
     qrels: dict[str, dict[str, int]] = {}
     with (folder / "qrels" / "test.tsv").open(encoding="utf-8") as handle:
@@ -88,7 +95,9 @@ def load_dataset(folder: Path) -> Dataset:
             if number == 1 and not parts[-1].lstrip("-").isdigit():
                 continue  # header
             if len(parts) != 3:
-                raise DatasetError(f"qrels/test.tsv line {number} needs 3 tab-separated fields, has {len(parts)}")
+                raise DatasetError(
+                    f"qrels/test.tsv line {number} needs 3 tab-separated fields, has {len(parts)}"
+                )
             qid, did, grade = parts
             if int(grade) > 0 and did in corpus:
                 qrels.setdefault(qid, {})[did] = int(grade)
@@ -99,7 +108,10 @@ def load_dataset(folder: Path) -> Dataset:
                 answers[str(r["_id"])] = [str(a) for a in r["answers"]]
     queries = {q: t for q, t in queries.items() if q in qrels}
     if not corpus or not queries:
-        raise DatasetError(f"{folder} has {len(corpus)} passages and {len(queries)} judged queries; both must be > 0")
+        raise DatasetError(
+            f"{folder} has {len(corpus)} passages and {len(queries)} judged queries; "
+            "both must be > 0"
+        )
     return Dataset(folder.name, folder, corpus, queries, qrels, answers)
 
 
@@ -118,7 +130,9 @@ def mrr_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = CUTOFF) 
 
 
 def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = CUTOFF) -> float:
-    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], start=1))
+    dcg = sum(
+        relevant.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], start=1)
+    )
     ideal = sorted(relevant.values(), reverse=True)[:k]
     idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
     return dcg / idcg if idcg else 0.0
@@ -155,7 +169,10 @@ class EvalReport:
     settings: dict
 
     def as_dict(self) -> dict:
-        return {**{k: v for k, v in self.__dict__.items() if k != "stages"}, "stages": [s.as_dict() for s in self.stages]}
+        return {
+            **{k: v for k, v in self.__dict__.items() if k != "stages"},
+            "stages": [s.as_dict() for s in self.stages],
+        }
 
 
 # --- ingestion -----------------------------------------------------------------------------
@@ -170,9 +187,13 @@ def corpus_chunks(
             yield doc_id, index, piece.text, piece.embedding_text(), piece.heading_path
 
 
-def _store_key(dataset: Dataset, embedder: Embedder, sparse: SparseEncoder, chunk_tokens: int, overlap: int) -> str:
-    spec = f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:{sparse.japanese}:" \
-           f"{sparse.k1}:{sparse.b}:{sparse.avg_len}:{chunk_tokens}:{overlap}:v2"
+def _store_key(
+    dataset: Dataset, embedder: Embedder, sparse: SparseEncoder, chunk_tokens: int, overlap: int
+) -> str:
+    spec = (
+        f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:{sparse.japanese}:"
+        f"{sparse.k1}:{sparse.b}:{sparse.avg_len}:{chunk_tokens}:{overlap}:v2"
+    )
     return f"{dataset.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
 
 
@@ -197,22 +218,37 @@ def ingest_corpus(
     store = EdgeStore(folder / "store", embedder.dim)
     started = time.monotonic()
     rows = list(corpus_chunks(dataset, chunk_tokens, overlap_tokens))
-    all_vectors = _dense_vectors(rows, embedder, cache_dir, dataset, chunk_tokens, overlap_tokens, on_progress)
+    all_vectors = _dense_vectors(
+        rows, embedder, cache_dir, dataset, chunk_tokens, overlap_tokens, on_progress
+    )
     batch = 256
     for start in range(0, len(rows), batch):
         part = rows[start : start + batch]
         vectors = all_vectors[start : start + batch]
-        store.upsert([
-            StoredChunk(
-                str(uuid.uuid5(_POINT_NAMESPACE, f"{doc_id}:{index}")),
-                vector,
-                sparse.encode_document(embed_text),
-                {"doc_id": doc_id, "chunk_index": index, "text": text, "heading_path": list(heading),
-                 "title": dataset.corpus[doc_id][0], "source_path": doc_id, "page": None, "page_end": None,
-                 "acl_groups": [EVAL_GROUP], "staged": False},
-            )
-            for (doc_id, index, text, embed_text, heading), vector in zip(part, vectors, strict=True)
-        ])
+        store.upsert(
+            [
+                StoredChunk(
+                    str(uuid.uuid5(_POINT_NAMESPACE, f"{doc_id}:{index}")),
+                    vector,
+                    sparse.encode_document(embed_text),
+                    {
+                        "doc_id": doc_id,
+                        "chunk_index": index,
+                        "text": text,
+                        "heading_path": list(heading),
+                        "title": dataset.corpus[doc_id][0],
+                        "source_path": doc_id,
+                        "page": None,
+                        "page_end": None,
+                        "acl_groups": [EVAL_GROUP],
+                        "staged": False,
+                    },
+                )
+                for (doc_id, index, text, embed_text, heading), vector in zip(
+                    part, vectors, strict=True
+                )
+            ]
+        )
     store.optimize()
     seconds = time.monotonic() - started
     done.write_text(json.dumps({"chunks": len(rows), "seconds": seconds}))
@@ -230,7 +266,10 @@ def _dense_vectors(
 ) -> list[list[float]]:
     """Embed every chunk once per (dataset, embedder, chunking); sparse settings can then be
     compared without paying for the embedder again."""
-    spec = f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:{chunk_tokens}:{overlap_tokens}"
+    spec = (
+        f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:"
+        f"{chunk_tokens}:{overlap_tokens}"
+    )
     path = cache_dir / f"dense-{dataset.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}.json"
     if path.is_file():
         vectors = json.loads(path.read_text())
@@ -253,7 +292,9 @@ class _BatchedQueries:
 
     def __init__(self, embedder: Embedder, queries: Sequence[str]) -> None:
         self.name, self.dim, self._embedder = embedder.name, embedder.dim, embedder
-        self._vectors = dict(zip(queries, embedder.embed_documents(list(queries), batch_size=64), strict=True))
+        self._vectors = dict(
+            zip(queries, embedder.embed_documents(list(queries), batch_size=64), strict=True)
+        )
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
         return self._embedder.embed_documents(texts, batch_size)
@@ -288,7 +329,12 @@ def evaluate(
 ) -> EvalReport:
     """Ingest (or reuse) the corpus, then score each stage on all queries or a seeded sample."""
     store, chunks, ingest_s, cached = ingest_corpus(
-        dataset, embedder, sparse, cache_dir, chunk_tokens, overlap_tokens,
+        dataset,
+        embedder,
+        sparse,
+        cache_dir,
+        chunk_tokens,
+        overlap_tokens,
         (lambda done, total: on_progress("ingest", done, total)) if on_progress else None,
     )
     try:
@@ -296,7 +342,11 @@ def evaluate(
         if limit is not None and limit < len(qids):
             qids = sorted(random.Random(seed).sample(qids, limit))
         texts = [dataset.queries[q] for q in qids]
-        batched = _BatchedQueries(embedder, texts) if {"dense", "hybrid", "rerank"} & set(stages) else embedder
+        batched = (
+            _BatchedQueries(embedder, texts)
+            if {"dense", "hybrid", "rerank"} & set(stages)
+            else embedder
+        )
         results = []
         for stage in stages:
             mode = "hybrid" if stage == "rerank" else stage
@@ -307,8 +357,16 @@ def evaluate(
             started = time.monotonic()
             for position, (qid, text) in enumerate(zip(qids, texts, strict=True), start=1):
                 passages = search_passages(
-                    store, batched, text, [EVAL_GROUP], limit=3 * CUTOFF, sparse=sparse, mode=mode, fusion=fusion,
-                    dense_languages=dense_languages, reranker=reranker if stage == "rerank" else None,
+                    store,
+                    batched,
+                    text,
+                    [EVAL_GROUP],
+                    limit=3 * CUTOFF,
+                    sparse=sparse,
+                    mode=mode,
+                    fusion=fusion,
+                    dense_languages=dense_languages,
+                    reranker=reranker if stage == "rerank" else None,
                     rerank_top_n=rerank_top_n,
                 )
                 ranked, relevant = _documents(passages), dataset.qrels[qid]
@@ -321,16 +379,30 @@ def evaluate(
                 if on_progress and position % 50 == 0:
                     on_progress(stage, position, len(qids))
             n = len(qids)
-            results.append(StageResult(
-                stage, n, sums["r"] / n, sums["m"] / n, sums["n"] / n,
-                answered / answerable if answerable else None, 1000 * (time.monotonic() - started) / n,
-            ))
+            results.append(
+                StageResult(
+                    stage,
+                    n,
+                    sums["r"] / n,
+                    sums["m"] / n,
+                    sums["n"] / n,
+                    answered / answerable if answerable else None,
+                    1000 * (time.monotonic() - started) / n,
+                )
+            )
     finally:
         store.close()
-    settings = {"fusion": fusion.__dict__, "japanese": sparse.japanese, "bm25": [sparse.k1, sparse.b, sparse.avg_len],
-                "embedder": embedder.name, "dense_languages": list(dense_languages), "limit": limit, "seed": seed,
-                "chunk_tokens": chunk_tokens, "reranker": reranker.name if reranker else None}
-    return EvalReport(dataset.name, len(dataset.corpus), chunks, len(qids), ingest_s, cached, results, settings)
-
-
-
+    settings = {
+        "fusion": fusion.__dict__,
+        "japanese": sparse.japanese,
+        "bm25": [sparse.k1, sparse.b, sparse.avg_len],
+        "embedder": embedder.name,
+        "dense_languages": list(dense_languages),
+        "limit": limit,
+        "seed": seed,
+        "chunk_tokens": chunk_tokens,
+        "reranker": reranker.name if reranker else None,
+    }
+    return EvalReport(
+        dataset.name, len(dataset.corpus), chunks, len(qids), ingest_s, cached, results, settings
+    )

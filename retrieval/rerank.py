@@ -35,18 +35,24 @@ class Reranker:
         folder = Path(folder)
         if not (folder / "config.json").is_file():
             raise RerankerMissing(
-                f"{folder} has no config.json: point KURA_RERANKER_PATH at a local cross-encoder folder "
-                "(a sentence-transformers / Hugging Face sequence-classification model with its tokenizer), "
+                f"{folder} has no config.json: point KURA_RERANKER_PATH at a local "
+                "cross-encoder folder (a sentence-transformers / Hugging Face "
+                "sequence-classification model with its tokenizer), "
                 "or unset it to search without reranking"
             )
         if max_length < 8 or batch_size < 1:
-            raise ValueError(f"reranker needs max_length >= 8 and batch_size >= 1, got {max_length}, {batch_size}")
+            raise ValueError(
+                "reranker needs max_length >= 8 and batch_size >= 1, "
+                f"got {max_length}, {batch_size}"
+            )
         from sentence_transformers import CrossEncoder
 
         self.name = folder.name
         self.max_length = max_length
         self.batch_size = batch_size
-        self._model = CrossEncoder(str(folder), device="cpu", local_files_only=True, max_length=max_length)
+        self._model = CrossEncoder(
+            str(folder), device="cpu", local_files_only=True, max_length=max_length
+        )
 
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         """One relevance score per text (higher is better); inputs longer than `max_length`
@@ -54,7 +60,10 @@ class Reranker:
         if not texts:
             return []
         scores = self._model.predict(
-            [(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+            [(query, t) for t in texts],
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
         )
         return [float(s) for s in (scores.reshape(len(texts), -1)[:, -1])]
 
@@ -66,5 +75,8 @@ class Reranker:
         head, tail = list(passages[:top_n]), list(passages[top_n:])
         scores = self.score(query, [p.text for p in head])
         scored = [replace(p, rerank_score=s) for p, s in zip(head, scores, strict=True)]
-        scored.sort(key=lambda p: p.rerank_score if p.rerank_score is not None else float("-inf"), reverse=True)
+        scored.sort(
+            key=lambda p: p.rerank_score if p.rerank_score is not None else float("-inf"),
+            reverse=True,
+        )
         return scored + tail

@@ -31,6 +31,7 @@ from retrieval.store import (
     Hit,
     SparseVec,
     StoredChunk,
+    _AllGroups,
     check_groups,
 )
 
@@ -116,7 +117,7 @@ class ServerStore:
     ) -> models.Filter:
         check_groups(groups)
         must: list[models.Condition] = []
-        if groups is not ALL_GROUPS:
+        if not isinstance(groups, _AllGroups):
             must.append(
                 models.FieldCondition(
                     key=ACL_FIELD, match=models.MatchAny(any=list(groups) or ["\0none"])

@@ -44,16 +44,18 @@ _JA_DROP_POS = {"助詞", "助動詞", "接続詞", "補助記号", "空白", "�
 
 # The classic English stopword list (Lucene/Snowball core), lowercase.
 ENGLISH_STOPWORDS = frozenset(
-    """a about above after again against all am an and any are aren't as at be because been before being
-    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
-    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
-    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
-    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
-    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
-    theirs them themselves then there there's these they they'd they'll they're they've this those through
-    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
-    where where's which while who who's whom why why's with won't would wouldn't you you'd you'll you're
-    you've your yours yourself yourselves s t also""".split()
+    """a about above after again against all am an and any are aren't as at be because been
+    before being below between both but by can can't cannot could couldn't did didn't do
+    does doesn't doing don't down during each few for from further had hadn't has hasn't
+    have haven't having he he'd he'll he's her here here's hers herself him himself his how
+    how's i i'd i'll i'm i've if in into is isn't it it's its itself let's me more most
+    mustn't my myself no nor not of off on once only or other ought our ours ourselves out
+    over own same shan't she she'd she'll she's should shouldn't so some such than that
+    that's the their theirs them themselves then there there's these they they'd they'll
+    they're they've this those through to too under until up very was wasn't we we'd we'll
+    we're we've were weren't what what's when when's where where's which while who who's
+    whom why why's with won't would wouldn't you you'd you'll you're you've your yours
+    yourself yourselves s t also""".split()
 )
 
 
@@ -79,11 +81,19 @@ def term_id(token: str) -> int:
 class SparseEncoder:
     """Tokenizes English and Japanese text and turns it into BM25 sparse vectors."""
 
-    def __init__(self, japanese: str = "sudachi", k1: float = 1.2, b: float = 0.75, avg_len: float = 80.0) -> None:
+    def __init__(
+        self, japanese: str = "sudachi", k1: float = 1.2, b: float = 0.75, avg_len: float = 80.0
+    ) -> None:
         if japanese not in JAPANESE_ANALYZERS:
-            raise ValueError(f"Japanese analyzer must be one of {', '.join(JAPANESE_ANALYZERS)}, not {japanese!r}")
+            raise ValueError(
+                f"Japanese analyzer must be one of {', '.join(JAPANESE_ANALYZERS)}, "
+                f"not {japanese!r}"
+            )
         if k1 < 0 or not 0 <= b <= 1 or avg_len <= 0:
-            raise ValueError(f"BM25 needs k1 >= 0, 0 <= b <= 1, avg_len > 0 (got k1={k1}, b={b}, avg_len={avg_len})")
+            raise ValueError(
+                "BM25 needs k1 >= 0, 0 <= b <= 1, avg_len > 0 "
+                f"(got k1={k1}, b={b}, avg_len={avg_len})"
+            )
         self.japanese = japanese
         self.k1, self.b, self.avg_len = k1, b, avg_len
         self._lock = threading.Lock()  # a Sudachi tokenizer is not safe to share between threads
@@ -132,9 +142,7 @@ class SparseEncoder:
         with self._lock:
             morphemes = tokenizer.tokenize(run, mode)
             return [
-                m.normalized_form()
-                for m in morphemes
-                if m.part_of_speech()[0] not in _JA_DROP_POS
+                m.normalized_form() for m in morphemes if m.part_of_speech()[0] not in _JA_DROP_POS
             ]
 
     # --- vectors -----------------------------------------------------------------------

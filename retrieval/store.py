@@ -357,7 +357,7 @@ class EdgeStore:
 
         with self._lock:
             self._shard.flush()
-            shutil.copytree(self._path, dest)
+            shutil.copytree(self._path, dest, copy_function=copy_keeping_holes)
             if while_locked is not None:
                 while_locked()
 
@@ -399,3 +399,20 @@ def _from_edge(payload: dict[str, Any] | None) -> dict[str, Any]:
     if STAGED_FIELD in out:
         out[STAGED_FIELD] = bool(out[STAGED_FIELD])
     return out
+
+
+def copy_keeping_holes(src: str, dst: str) -> str:
+    """Copy a file leaving all-zero blocks as holes: qdrant-edge preallocates 32 MB WAL and
+    segment files that are mostly empty (a 1-chunk store: 432 KB on disk, 201 MB apparent)."""
+    import shutil
+
+    block = 1 << 16
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while chunk := fin.read(block):
+            if chunk.count(0) == len(chunk):
+                fout.seek(len(chunk), 1)
+            else:
+                fout.write(chunk)
+        fout.truncate()
+    shutil.copystat(src, dst)
+    return dst

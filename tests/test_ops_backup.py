@@ -52,6 +52,7 @@ def test_restored_backup_gives_identical_search_results_and_a_verifying_audit_ch
     assert summary.chunks == ingested.store.count() and summary.files >= 4
     assert verify_backup(tmp_path / "backup") == []
 
+    backed_up = list(ingested.audit.entries())
     fresh = KuraSettings(data_dir=tmp_path / "restored")
     restore_backup(tmp_path / "backup", fresh)
     restored = KuraService(fresh)
@@ -61,9 +62,10 @@ def test_restored_backup_gives_identical_search_results_and_a_verifying_audit_ch
         assert results(restored, alice) == expected
         assert results(restored, User("bob")) == []  # ACL groups survived the round trip
         assert restored.audit.verify() == []
-        actions = [e["action"] for e in restored.audit.entries()]
-        assert actions[0] == "ingest" and actions.count("search") == 2 * len(QUERIES)
-        assert [d.doc_id for d in restored.manifest.documents()] == [d.doc_id for d in ingested.manifest.documents()]
+        assert list(restored.audit.entries())[: len(backed_up)] == backed_up
+        assert [d.doc_id for d in restored.manifest.documents()] == [
+            d.doc_id for d in ingested.manifest.documents()
+        ]
     finally:
         restored.close()
 
@@ -94,7 +96,7 @@ def test_a_changed_backup_file_is_refused_and_nothing_is_restored(ingested, tmp_
 
     backup_service(ingested, tmp_path / "backup")
     audit = tmp_path / "backup" / "audit.jsonl"
-    audit.write_text(audit.read_text().replace("remote.md", "other.md"))
+    audit.write_text(audit.read_text().replace('"staff"', '"everyone"'))
     target = KuraSettings(data_dir=tmp_path / "restored")
     with pytest.raises(BackupError, match="audit.jsonl does not match its checksum"):
         restore_backup(tmp_path / "backup", target)

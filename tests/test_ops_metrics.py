@@ -32,7 +32,9 @@ def scrape(port: int) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_metrics_endpoint_counts_real_ingestion_searches_answers_and_refusals(service, tmp_path: Path):
+def test_metrics_endpoint_counts_real_ingestion_searches_answers_and_refusals(
+    service, tmp_path: Path
+):
     from app.metrics import start_metrics_server
 
     port = start_metrics_server(0, "127.0.0.1")
@@ -43,7 +45,9 @@ def test_metrics_endpoint_counts_real_ingestion_searches_answers_and_refusals(se
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     service.ingest(local_operator(), docs, ["finance"])
     service.search(local_operator(), "hotel reimbursement per night", as_admin=True)
-    answer = service.ask(local_operator(), "How much is reimbursed for a hotel night?", as_admin=True)
+    answer = service.ask(
+        local_operator(), "How much is reimbursed for a hotel night?", as_admin=True
+    )
     streamed = "".join(answer.tokens())
     outsider = User("visitor", groups=("nobody-reads-this",))
     refusal = service.ask(outsider, "How much is reimbursed for a hotel night?")

@@ -28,11 +28,23 @@ def sparse() -> SparseEncoder:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, embedder, sparse: SparseEncoder):
     st = EdgeStore(Path(tmp_path_factory.mktemp("floor")) / "store", embedder.dim)
-    st.upsert([
-        StoredChunk(str(uuid.uuid5(uuid.NAMESPACE_URL, t)), v, sparse.encode_document(t),
-                    {"doc_id": f"d{i}", "chunk_index": 0, "text": t, "acl_groups": ["everyone"], "staged": False})
-        for i, (t, v) in enumerate(zip(TEXTS, embedder.embed_documents(TEXTS), strict=True))
-    ])
+    st.upsert(
+        [
+            StoredChunk(
+                str(uuid.uuid5(uuid.NAMESPACE_URL, t)),
+                v,
+                sparse.encode_document(t),
+                {
+                    "doc_id": f"d{i}",
+                    "chunk_index": 0,
+                    "text": t,
+                    "acl_groups": ["everyone"],
+                    "staged": False,
+                },
+            )
+            for i, (t, v) in enumerate(zip(TEXTS, embedder.embed_documents(TEXTS), strict=True))
+        ]
+    )
     yield st
     st.close()
 
@@ -42,16 +54,27 @@ def _found(store, embedder, sparse, query: str) -> list[Passage]:
     return above_floor(query, passages, RelevanceFloor(), sparse)
 
 
-def test_unrelated_question_finds_nothing_although_search_returns_passages(store, embedder, sparse) -> None:
+def test_unrelated_question_finds_nothing_although_search_returns_passages(
+    store, embedder, sparse
+) -> None:
     query = "What is the melting point of tungsten carbide?"
-    assert search_passages(store, embedder, query, ALL_GROUPS, 5, sparse=sparse)  # fusion always ranks something
+    assert search_passages(
+        store, embedder, query, ALL_GROUPS, 5, sparse=sparse
+    )  # fusion always ranks something
     assert _found(store, embedder, sparse, query) == []
 
 
 def test_related_question_passes_the_floor_in_english_and_japanese(store, embedder, sparse) -> None:
-    assert _found(store, embedder, sparse, "How many days of annual paid leave do employees get?")[0].doc_id == "d0"
+    assert (
+        _found(store, embedder, sparse, "How many days of annual paid leave do employees get?")[
+            0
+        ].doc_id
+        == "d0"
+    )
     assert _found(store, embedder, sparse, "年次有給休暇は何日ですか")[0].doc_id == "d1"
-    assert _found(store, embedder, sparse, "年次有給休暇は何日ですか")[0].dense_score is None  # passed on its terms
+    assert (
+        _found(store, embedder, sparse, "年次有給休暇は何日ですか")[0].dense_score is None
+    )  # passed on its terms
 
 
 def test_a_reranker_score_decides_when_a_rerank_floor_is_set(sparse) -> None:
@@ -67,7 +90,9 @@ def test_floor_settings_out_of_range_are_rejected() -> None:
 
 
 def _chunk(doc: str, index: int, text: str, page: int, score: float) -> Passage:
-    return Passage(f"{doc}-{index}", doc, text, "t", f"/docs/{doc}.pdf", page, page, (), index, score)
+    return Passage(
+        f"{doc}-{index}", doc, text, "t", f"/docs/{doc}.pdf", page, page, (), index, score
+    )
 
 
 def test_adjacent_chunks_merge_duplicates_drop_and_passages_are_numbered() -> None:
@@ -81,7 +106,10 @@ def test_adjacent_chunks_merge_duplicates_drop_and_passages_are_numbered() -> No
     assert [c.number for c in context] == [1, 2]
     first = context[0]
     assert first.chunk_ids == ("a-3", "a-4")
-    assert first.passage.text == "Leave is ten days. It grows by one day a year. The maximum is twenty days."
+    assert (
+        first.passage.text
+        == "Leave is ten days. It grows by one day a year. The maximum is twenty days."
+    )
     assert (first.passage.page, first.passage.page_end) == (4, 5)
     assert first.passage.location == "/docs/a.pdf pp.4-5"
     assert context[1].passage.doc_id == "b"

@@ -11,7 +11,10 @@ import pytest
 from retrieval.rerank import Reranker, RerankerMissing
 from retrieval.search import Passage
 
-WORDS = "leave salary days annual paid employee parking gate holiday bank transfer month review the of a is".split()
+WORDS = (
+    "leave salary days annual paid employee parking gate holiday bank transfer"
+    " month review the of a is"
+).split()
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +27,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizer(str(folder / "vocab.txt"), model_max_length=512)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=512, num_labels=1)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
     model = BertForSequenceClassification(config)
     with torch.no_grad():  # BERT's init (std 0.02) gives near-equal scores; spread them out
         for param in model.parameters():
@@ -54,7 +64,13 @@ def _reference_scores(folder: Path, query: str, texts: list[str], max_length: in
     return out
 
 
-TEXTS = ["annual paid leave days", "parking gate", "salary review month", "bank transfer", "holiday leave employee"]
+TEXTS = [
+    "annual paid leave days",
+    "parking gate",
+    "salary review month",
+    "bank transfer",
+    "holiday leave employee",
+]
 
 
 def test_reranker_orders_candidates_by_the_cross_encoder_score(tiny_model: Path) -> None:
@@ -63,9 +79,12 @@ def test_reranker_orders_candidates_by_the_cross_encoder_score(tiny_model: Path)
     ranked = reranker.rerank("annual leave", passages, top_n=5)
     reference = _reference_scores(tiny_model, "annual leave", TEXTS, 512)
     expected = [t for _, t in sorted(zip(reference, TEXTS, strict=True), reverse=True)]
-    # sentence-transformers applies a sigmoid to one-label models: monotone, so the order is the logits' order
+    # sentence-transformers applies a sigmoid to one-label models: monotone, so the order
+    # is the logits' order
     assert [p.text for p in ranked] == expected
-    assert [p.rerank_score for p in ranked] == sorted((p.rerank_score for p in ranked), reverse=True)
+    assert [p.rerank_score for p in ranked] == sorted(
+        (p.rerank_score for p in ranked), reverse=True
+    )
 
 
 def test_only_the_top_n_candidates_are_reranked(tiny_model: Path) -> None:
@@ -86,7 +105,9 @@ def test_long_passages_are_truncated_to_max_length(tiny_model: Path) -> None:
     reranker = Reranker(tiny_model, max_length=12)
     head = "annual paid leave days of the employee is a month"
     a, b = reranker.score("leave", [head + " salary" * 600, head + " parking" * 900])
-    assert a == pytest.approx(b, abs=1e-5)  # only the first 12 tokens (CLS leave SEP + 8 of head + SEP) were read
+    assert a == pytest.approx(
+        b, abs=1e-5
+    )  # only the first 12 tokens (CLS leave SEP + 8 of head + SEP) were read
     assert a != pytest.approx(reranker.score("leave", ["parking gate bank transfer"])[0], abs=1e-3)
 
 

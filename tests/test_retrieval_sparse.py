@@ -22,8 +22,13 @@ def test_japanese_is_cut_into_words_and_particles_are_dropped(encoder: SparseEnc
 
 
 def test_japanese_inflections_share_one_term(encoder: SparseEncoder) -> None:
-    # 使いました / 使える / 使う are one verb to a reader; Sudachi's normalised form makes them one term.
-    assert set(encoder.tokens("使いました")) & set(encoder.tokens("使える")) & set(encoder.tokens("使う"))
+    # 使いました / 使える / 使う are one verb to a reader; Sudachi's normalised form
+    # makes them one term.
+    assert (
+        set(encoder.tokens("使いました"))
+        & set(encoder.tokens("使える"))
+        & set(encoder.tokens("使う"))
+    )
 
 
 def test_english_is_lowercased_stemmed_and_stopwords_dropped(encoder: SparseEncoder) -> None:
@@ -39,12 +44,14 @@ def test_mixed_language_text_is_split_by_script(encoder: SparseEncoder) -> None:
 
 
 def test_full_width_latin_is_the_same_term_as_ascii(encoder: SparseEncoder) -> None:
-    assert encoder.tokens("ＡＢＣ社") [0] == encoder.tokens("ABC")[0]
+    assert encoder.tokens("ＡＢＣ社")[0] == encoder.tokens("ABC")[0]
 
 
 def test_token_ids_are_the_same_in_another_process() -> None:
     code = "from retrieval.sparse import term_id; print(term_id('休暇'), term_id('leav'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert [int(x) for x in out] == [term_id("休暇"), term_id("leav")]
     assert term_id("休暇") != term_id("休")
 

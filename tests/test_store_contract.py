@@ -16,26 +16,43 @@ import pytest
 from retrieval.store import ALL_GROUPS, ChunkStore, EdgeStore, SparseVec, StoredChunk
 
 DOCS = {
-    "doc-leave": (["everyone"], [
-        "Employees receive twenty days of paid annual leave per year.",
-        "Parental leave lasts up to sixteen weeks and is paid at full salary.",
-        "Unused leave may be carried over into the first quarter of the next year.",
-    ]),
-    "doc-hr-salaries": (["hr"], [
-        "Salary bands for engineers range from grade 3 to grade 7.",
-        "The HR review of salaries happens every March; leave balances are checked then.",
-    ]),
-    "doc-security": (["everyone", "it"], [
-        "Laptops must use full-disk encryption and lock after five minutes.",
-        "Report a lost badge or laptop to the security desk within one hour.",
-        "Passwords are rotated only after a suspected compromise.",
-    ]),
-    "doc-ja": (["everyone"], [
-        "年次有給休暇は年間二十日付与されます。",
-        "ノートパソコンは必ずディスク全体を暗号化してください。",
-    ]),
+    "doc-leave": (
+        ["everyone"],
+        [
+            "Employees receive twenty days of paid annual leave per year.",
+            "Parental leave lasts up to sixteen weeks and is paid at full salary.",
+            "Unused leave may be carried over into the first quarter of the next year.",
+        ],
+    ),
+    "doc-hr-salaries": (
+        ["hr"],
+        [
+            "Salary bands for engineers range from grade 3 to grade 7.",
+            "The HR review of salaries happens every March; leave balances are checked then.",
+        ],
+    ),
+    "doc-security": (
+        ["everyone", "it"],
+        [
+            "Laptops must use full-disk encryption and lock after five minutes.",
+            "Report a lost badge or laptop to the security desk within one hour.",
+            "Passwords are rotated only after a suspected compromise.",
+        ],
+    ),
+    "doc-ja": (
+        ["everyone"],
+        [
+            "年次有給休暇は年間二十日付与されます。",
+            "ノートパソコンは必ずディスク全体を暗号化してください。",
+        ],
+    ),
 }
-QUERIES = ["how many days of paid leave", "laptop encryption policy", "salary review", "有給休暇の日数"]
+QUERIES = [
+    "how many days of paid leave",
+    "laptop encryption policy",
+    "salary review",
+    "有給休暇の日数",
+]
 
 
 def sparse_of(text: str) -> SparseVec:
@@ -52,15 +69,24 @@ def sparse_of(text: str) -> SparseVec:
     return SparseVec(sorted(counts), [counts[i] / total for i in sorted(counts)])
 
 
-def chunks_for(embedder, doc_id: str, groups: list[str], texts: list[str], staged: bool = False) -> list[StoredChunk]:
+def chunks_for(
+    embedder, doc_id: str, groups: list[str], texts: list[str], staged: bool = False
+) -> list[StoredChunk]:
     dense = embedder.embed_documents(texts)
     return [
         StoredChunk(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc_id}/{i}")),
             dense=list(map(float, vec)),
             sparse=sparse_of(text),
-            payload={"doc_id": doc_id, "acl_groups": groups, "staged": staged, "text": text,
-                     "chunk_index": i, "source_path": f"/docs/{doc_id}.txt", "file_type": "txt"},
+            payload={
+                "doc_id": doc_id,
+                "acl_groups": groups,
+                "staged": staged,
+                "text": text,
+                "chunk_index": i,
+                "source_path": f"/docs/{doc_id}.txt",
+                "file_type": "txt",
+            },
         )
         for i, (text, vec) in enumerate(zip(texts, dense, strict=True))
     ]
@@ -69,7 +95,9 @@ def chunks_for(embedder, doc_id: str, groups: list[str], texts: list[str], stage
 def _server_store(embedder, client):
     from retrieval.server_store import ServerStore
 
-    return ServerStore(None, None, f"kura_contract_{uuid.uuid4().hex[:8]}", embedder.dim, client=client)
+    return ServerStore(
+        None, None, f"kura_contract_{uuid.uuid4().hex[:8]}", embedder.dim, client=client
+    )
 
 
 @pytest.fixture(params=["edge", "server-memory", "server-live"])
@@ -83,7 +111,9 @@ def store(request, tmp_path, embedder) -> Iterator[ChunkStore]:
     else:
         url = os.environ.get("KURA_QDRANT_URL")
         if not url:
-            pytest.skip("set KURA_QDRANT_URL (and KURA_QDRANT_API_KEY) to run against a live Qdrant server")
+            pytest.skip(
+                "set KURA_QDRANT_URL (and KURA_QDRANT_API_KEY) to run against a live Qdrant server"
+            )
         from qdrant_client import QdrantClient
 
         client = QdrantClient(url=url, api_key=os.environ.get("KURA_QDRANT_API_KEY"))
@@ -140,7 +170,10 @@ def test_employee_never_sees_hr_chunks_in_any_search_mode(store, embedder):
     for d, s in ((dense, None), (None, sparse), (dense, sparse)):
         hits = store.search(["everyone"], d, s, limit=20)
         assert hits, "a search with visible documents must return something"
-        assert all("hr" not in h.payload["acl_groups"] or "everyone" in h.payload["acl_groups"] for h in hits)
+        assert all(
+            "hr" not in h.payload["acl_groups"] or "everyone" in h.payload["acl_groups"]
+            for h in hits
+        )
         assert "doc-hr-salaries" not in {h.doc_id for h in hits}
     assert "doc-hr-salaries" in {h.doc_id for h in store.search(["hr"], dense, sparse, limit=5)}
     assert store.search([], dense, sparse, limit=5) == []
@@ -168,7 +201,9 @@ def test_staged_chunks_are_invisible_until_commit_which_replaces_the_old_version
 
 def test_delete_staged_drops_only_uncommitted_chunks(store, embedder):
     fill(store, embedder)
-    store.upsert(chunks_for(embedder, "doc-half", ["everyone"], ["half-written chunk"], staged=True))
+    store.upsert(
+        chunks_for(embedder, "doc-half", ["everyone"], ["half-written chunk"], staged=True)
+    )
     before = store.count()
     store.delete_staged()
     assert store.count(staged=True) == 0 and store.count() == before
@@ -196,14 +231,15 @@ def test_edge_and_server_return_the_same_ids_for_the_same_data(tmp_path, embedde
             dense, sparse = embedder.embed_query(query), sparse_of(query)
             for groups in (["everyone"], ["everyone", "hr"], ALL_GROUPS):
                 channels_tie = any(
-                    _has_ties(edge.search(groups, d, s, limit=50)) for d, s in ((dense, None), (None, sparse))
+                    _has_ties(edge.search(groups, d, s, limit=50))
+                    for d, s in ((dense, None), (None, sparse))
                 )
                 for d, s in ((dense, None), (None, sparse), (dense, sparse)):
                     a = edge.search(groups, d, s, limit=5)
                     b = server.search(groups, d, s, limit=5)
                     assert a, (query, groups)
                     if d is not None and s is not None and channels_tie:
-                        continue  # tied ranks inside a channel may be ordered either way before fusion
+                        continue  # tied ranks in a channel may be ordered either way before fusion
                     assert ranking(a) == ranking(b), (query, groups, d is None, s is None)
                     assert sorted((h.score for h in b), reverse=True) == scores(a), (query, groups)
                     compared += 1
@@ -223,7 +259,9 @@ def test_migration_copies_every_point_with_vectors_and_search_is_unchanged(tmp_p
     back = None
     try:
         fill(edge, embedder)
-        edge.upsert(chunks_for(embedder, "doc-staged", ["everyone"], ["not yet committed"], staged=True))
+        edge.upsert(
+            chunks_for(embedder, "doc-staged", ["everyone"], ["not yet committed"], staged=True)
+        )
         assert copy_points(edge, server, batch=2) == edge.count() + 1
         back = EdgeStore(tmp_path / "edge-again", embedder.dim)
         copy_points(server, back)

@@ -245,3 +245,32 @@ def test_renamed_pdf_keeps_its_pages_and_chunks(tmp_path: Path, index: Index) ->
     assert len(hits) == result.chunks
     assert {tuple(h.payload["paths"]) for h in hits} == {(str(root / "nics-2015.pdf"),)}
     assert index.manifest.document(doc).page_count == 1
+
+
+def test_a_file_that_breaks_keeps_its_last_good_version_searchable(
+    folder: Path, index: Index
+) -> None:
+    sync_folder(folder, ["staff"], index)
+    before = store_state(index)
+    write(folder, "handbook.pdf", "this is not a PDF")  # a broken new file
+    write(folder, "handbook.md", "")  # and an emptied file where a good one was
+    report = sync_folder(folder, ["staff"], index)
+    assert (
+        statuses(report)["handbook.pdf"] == "failed" and statuses(report)["handbook.md"] == "failed"
+    )
+    assert report.failures[0].hint
+    assert store_state(index) == before  # the last good version of handbook.md stays
+    assert "twenty days" in texts_of(index)
+
+
+def test_many_small_files_are_batched_and_all_committed(tmp_path: Path, index: Index) -> None:
+    root = tmp_path / "many"
+    for i in range(70):  # more than one batch of files per store flush
+        write(
+            root, f"note-{i:03d}.md", f"Note {i}: the meeting room {i} is booked on day {i % 7}.\n"
+        )
+    report = sync_folder(root, ["staff"], index)
+    assert report.count("ingested") == 70
+    assert index.store.count(ALL_GROUPS) == report.chunks == 70
+    assert index.store.count(ALL_GROUPS, staged=True) == 0
+    assert index.manifest.pending_swaps() == [] and len(index.manifest.documents()) == 70

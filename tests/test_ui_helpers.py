@@ -1,4 +1,5 @@
-"""The UI's pure parts: highlighting, saving uploads, filtering and exporting the audit log, i18n."""
+"""The UI's pure parts: highlighting, saving uploads, filtering and exporting the audit log,
+the UI texts in two languages."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import pytest
 from app.i18n import keys, t
 from app.ui.audit_view import filter_entries, to_csv, to_jsonl
 from app.ui.highlight import highlight_html, match_spans, query_terms
-from app.ui.uploads import BadUpload, save_uploads
+from app.ui.uploads import BadUpload, save_uploads, without_top_folder
 
 
 def test_query_words_are_marked_in_the_passage_and_html_is_escaped():
-    html = highlight_html("Employees get <b>20</b> days of leave; cleave is unrelated.", "How many leave days?")
+    html = highlight_html(
+        "Employees get <b>20</b> days of leave; cleave is unrelated.", "How many leave days?"
+    )
     assert "<mark>leave</mark>" in html and "<mark>days</mark>" in html
     assert "c<mark>leave</mark>" not in html  # whole-word starts only
     assert "&lt;b&gt;20&lt;/b&gt;" in html  # the passage can never inject markup
@@ -31,13 +34,17 @@ def test_japanese_query_is_matched_by_bigrams_without_spaces():
 
 
 def test_upload_saves_a_folder_tree_under_the_chosen_folder(tmp_path: Path):
-    folder = save_uploads(tmp_path, "policies", [("hr/leave.pdf", b"%PDF-1"), ("intro.html", b"<p>x</p>")])
+    folder = save_uploads(
+        tmp_path, "policies", [("hr/leave.pdf", b"%PDF-1"), ("intro.html", b"<p>x</p>")]
+    )
     assert folder == tmp_path / "policies"
     assert (folder / "hr" / "leave.pdf").read_bytes() == b"%PDF-1"
     assert (folder / "intro.html").exists()
 
 
-@pytest.mark.parametrize("name", ["../escape.pdf", "a/../../escape.pdf", ".hidden/x.pdf", "a/..\\..\\x.pdf"])
+@pytest.mark.parametrize(
+    "name", ["../escape.pdf", "a/../../escape.pdf", ".hidden/x.pdf", "a/..\\..\\x.pdf"]
+)
 def test_upload_names_that_climb_out_of_the_folder_are_refused(tmp_path: Path, name: str):
     with pytest.raises(BadUpload, match="rename the file"):
         save_uploads(tmp_path / "uploads", "policies", [(name, b"x")])
@@ -51,20 +58,46 @@ def test_upload_folder_names_with_slashes_or_dots_are_refused(tmp_path: Path, fo
 
 
 ENTRIES = [
-    {"seq": 1, "time": "2026-01-05T10:00:00.000Z", "user": "alice", "role": "employee", "action": "ask",
-     "query": "How many days of leave?", "answer": "Twenty [1].", "documents": ["d1"], "cited": ["hr.pdf p.3"]},
-    {"seq": 2, "time": "2026-01-06T10:00:00.000Z", "user": "bob", "role": "employee", "action": "search",
-     "query": "expenses", "documents": ["d2"]},
-    {"seq": 3, "time": "2026-01-07T10:00:00.000Z", "user": "alice", "role": "admin", "action": "ingest",
-     "folder": "/srv/docs"},
+    {
+        "seq": 1,
+        "time": "2026-01-05T10:00:00.000Z",
+        "user": "alice",
+        "role": "employee",
+        "action": "ask",
+        "query": "How many days of leave?",
+        "answer": "Twenty [1].",
+        "documents": ["d1"],
+        "cited": ["hr.pdf p.3"],
+    },
+    {
+        "seq": 2,
+        "time": "2026-01-06T10:00:00.000Z",
+        "user": "bob",
+        "role": "employee",
+        "action": "search",
+        "query": "expenses",
+        "documents": ["d2"],
+    },
+    {
+        "seq": 3,
+        "time": "2026-01-07T10:00:00.000Z",
+        "user": "alice",
+        "role": "admin",
+        "action": "ingest",
+        "folder": "/srv/docs",
+    },
 ]
 
 
 def test_audit_filters_combine_user_action_dates_and_text():
     assert [e["seq"] for e in filter_entries(ENTRIES, users={"alice"})] == [3, 1]
     assert [e["seq"] for e in filter_entries(ENTRIES, actions={"ask", "search"})] == [2, 1]
-    assert [e["seq"] for e in filter_entries(ENTRIES, start=date(2026, 1, 6), end=date(2026, 1, 6))] == [2]
-    assert [e["seq"] for e in filter_entries(ENTRIES, text="TWENTY")] == [1]  # answers are searched too
+    assert [
+        e["seq"] for e in filter_entries(ENTRIES, start=date(2026, 1, 6), end=date(2026, 1, 6))
+    ] == [2]
+    assert [e["seq"] for e in filter_entries(ENTRIES, text="TWENTY")] == [
+        1
+    ]  # answers are searched too
     assert filter_entries(ENTRIES, users={"alice"}, actions={"search"}) == []
 
 
@@ -84,3 +117,9 @@ def test_every_ui_text_exists_in_english_and_japanese_with_the_same_fields():
         assert english and japanese
         fields = lambda s: {f for _, f, _, _ in string.Formatter().parse(s) if f}  # noqa: E731
         assert fields(english) == fields(japanese), key
+
+
+def test_a_folder_upload_drops_the_chosen_folders_own_name():
+    assert without_top_folder(["hr/a.pdf", "hr/sub/b.pdf"]) == ["a.pdf", "sub/b.pdf"]
+    assert without_top_folder(["a.pdf", "hr/b.pdf"]) == ["a.pdf", "hr/b.pdf"]
+    assert without_top_folder(["hr/a.pdf", "it/b.pdf"]) == ["hr/a.pdf", "it/b.pdf"]

@@ -66,6 +66,10 @@ def page_paths(at: AppTest) -> set[str]:
     return known
 
 
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
 def titles(at: AppTest) -> list[str]:
     return [t.value for t in at.title]
 
@@ -134,6 +138,21 @@ def test_a_session_ended_elsewhere_returns_to_sign_in_with_a_message(ui_data):
     assert any("session ended" in w.value for w in at.warning)
 
 
+def test_an_idle_session_is_signed_out_with_a_message(ui_data):
+    at = signed_in("ann")
+    token = at.session_state["kura_session_token"]
+    at.session_state["kura_last_seen"] = at.session_state["kura_last_seen"] - 31 * 60
+    at.run()
+    assert titles(at) == ["Sign in"]
+    assert any("without activity" in w.value for w in at.warning)
+    from app.accounts import SessionExpired
+
+    accounts = Accounts(KuraSettings().users_path)
+    with pytest.raises(SessionExpired):
+        accounts.user_for_session(token)  # closed on the server too, not just forgotten
+    accounts.close()
+
+
 def test_switching_the_language_shows_the_ui_in_japanese(ui_data):
     at = signed_in("ann")
     at.sidebar.selectbox(key="kura_lang").select("ja").run()
@@ -154,7 +173,7 @@ def test_admin_creates_a_user_who_must_change_the_password_first(ui_data):
     at.text_input(key="new_password").input("Cobalt-meadow-19")
     at.multiselect(key="new_roles").set_value(["employee"])
     at.text_input(key="new_groups").input("sales")
-    at.button[1].click().run()  # [0] is the sidebar's sign-out
+    button(at, "Create user").click().run()
     assert any("Created dave" in s.value for s in at.success), [e.value for e in at.error]
     accounts = Accounts(KuraSettings().users_path)
     assert accounts.get("dave").groups == ("sales",) and accounts.needs_password_change("dave")
@@ -169,7 +188,7 @@ def test_a_weak_password_for_a_new_user_is_explained_not_a_traceback(ui_data):
     at.switch_page(str(VIEWS / "users.py")).run()
     at.text_input(key="new_name").input("eve")
     at.text_input(key="new_password").input("short")
-    at.button[1].click().run()
+    button(at, "Create user").click().run()
     assert not at.exception
     assert any("at least 12 characters" in e.value for e in at.error)
 
@@ -207,7 +226,9 @@ def test_search_mode_lists_only_passages_the_employee_may_read(ui_data, embedder
     service.__dict__["embedder"] = embedder
     admin = User("boss", frozenset({"admin", "employee"}))
     service.ingest(admin, copy_docs("en/scotus_transcript_p1.pdf", folder="public"), ["everyone"])
-    service.ingest(admin, copy_docs("en/fbi_nics_background_checks_2015-11.pdf", folder="hr"), ["hr"])
+    service.ingest(
+        admin, copy_docs("en/fbi_nics_background_checks_2015-11.pdf", folder="hr"), ["hr"]
+    )
 
     at = signed_in("ann")  # groups: sales (+ everyone)
     at.radio(key="ask_mode").set_value("search").run()
@@ -221,3 +242,38 @@ def test_search_mode_lists_only_passages_the_employee_may_read(ui_data, embedder
 
     at.multiselect(key="filter_types").set_value(["docx"]).run()
     assert any("No matching passages" in i.value for i in at.info)
+
+
+def test_question_without_relevant_documents_is_answered_plainly(ui_data, embedder):
+    from app.ui import session
+
+    service, _ = session._shared(str(KuraSettings().data_dir))
+    service.__dict__["embedder"] = embedder
+    at = signed_in("ann")
+    at.chat_input(key="ask_input").set_value("What is the parental leave policy?").run()
+    assert not at.exception
+    assert any("No relevant documents were found" in i.value for i in at.info)
+    assert not any(e.label.startswith("[1]") for e in at.expander)  # no citations invented
+
+
+def test_admin_regroups_a_document_and_the_employee_loses_it_at_once(ui_data, embedder, copy_docs):
+    from app.ui import session
+    from app.users import User
+
+    service, _ = session._shared(str(KuraSettings().data_dir))
+    service.__dict__["embedder"] = embedder
+    admin = User("boss", frozenset({"admin", "employee"}))
+    service.ingest(admin, copy_docs("en/scotus_transcript_p1.pdf", folder="public"), ["everyone"])
+    ann = User("ann", frozenset({"employee"}), ("sales",))
+    assert service.search(ann, "supreme court petitioner warden")
+
+    at = signed_in("boss")
+    at.switch_page(str(VIEWS / "documents.py")).run()
+    assert not at.exception and len(at.dataframe) >= 1
+    doc_id = at.selectbox(key="doc_pick").value
+    at.text_input(key=f"groups_{doc_id}").input("legal")
+    at.button(key="save_groups").click().run()
+    assert any("Groups changed on 1 paths" in s.value for s in at.success), [
+        e.value for e in at.error
+    ]
+    assert service.search(ann, "supreme court petitioner warden") == []

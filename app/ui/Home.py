@@ -77,14 +77,36 @@ def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
         ]
     if ADMIN in roles:
         sections[tr("nav.section.admin")] = [
-            st.Page(VIEWS / "upload.py", title=tr("nav.upload"), icon=":material/upload:", url_path="upload"),
-            st.Page(VIEWS / "documents.py", title=tr("nav.documents"), icon=":material/library_books:", url_path="documents"),
-            st.Page(VIEWS / "users.py", title=tr("nav.users"), icon=":material/group:", url_path="users"),
-            st.Page(VIEWS / "system.py", title=tr("nav.system"), icon=":material/monitor_heart:", url_path="system"),
+            st.Page(
+                VIEWS / "upload.py",
+                title=tr("nav.upload"),
+                icon=":material/upload:",
+                url_path="upload",
+            ),
+            st.Page(
+                VIEWS / "documents.py",
+                title=tr("nav.documents"),
+                icon=":material/library_books:",
+                url_path="documents",
+            ),
+            st.Page(
+                VIEWS / "users.py", title=tr("nav.users"), icon=":material/group:", url_path="users"
+            ),
+            st.Page(
+                VIEWS / "system.py",
+                title=tr("nav.system"),
+                icon=":material/monitor_heart:",
+                url_path="system",
+            ),
         ]
     if AUDITOR in roles:
         sections[tr("nav.section.auditor")] = [
-            st.Page(VIEWS / "audit.py", title=tr("nav.audit"), icon=":material/policy:", url_path="audit"),
+            st.Page(
+                VIEWS / "audit.py",
+                title=tr("nav.audit"),
+                icon=":material/policy:",
+                url_path="audit",
+            ),
         ]
     return sections
 
@@ -92,9 +114,14 @@ def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
 language_picker()
 user = session.current_user()
 if user is None:
-    st.navigation([st.Page(login_page, title=tr("login.title"), url_path="login")], position="hidden").run()
+    st.navigation(
+        [st.Page(login_page, title=tr("login.title"), url_path="login")], position="hidden"
+    ).run()
 elif session.accounts().needs_password_change(user.name):
-    st.navigation([st.Page(change_password_page, title=tr("pw.title"), url_path="password")], position="hidden").run()
+    st.navigation(
+        [st.Page(change_password_page, title=tr("pw.title"), url_path="password")],
+        position="hidden",
+    ).run()
 else:
     st.sidebar.markdown(tr("signed_in_as", name=user.name, roles=", ".join(sorted(user.roles))))
     if st.sidebar.button(tr("logout"), key="logout"):

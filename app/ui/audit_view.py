@@ -14,7 +14,19 @@ from collections.abc import Collection, Iterable
 from datetime import date
 from typing import Any
 
-CSV_COLUMNS = ("seq", "time", "user", "role", "action", "query", "answer", "documents", "cited", "hash", "prev")
+CSV_COLUMNS = (
+    "seq",
+    "time",
+    "user",
+    "role",
+    "action",
+    "query",
+    "answer",
+    "documents",
+    "cited",
+    "hash",
+    "prev",
+)
 
 
 def entry_date(entry: dict[str, Any]) -> date | None:
@@ -72,4 +84,6 @@ def to_csv(entries: Iterable[dict[str, Any]]) -> bytes:
 
 def to_jsonl(entries: Iterable[dict[str, Any]]) -> bytes:
     """One entry per line exactly as stored (hash fields included), for the SIEM."""
-    return "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries).encode("utf-8")
+    return "".join(
+        json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries
+    ).encode("utf-8")

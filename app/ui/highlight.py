@@ -14,7 +14,8 @@ _LATIN = re.compile(r"[0-9A-Za-z\u00C0-\u024F]{3,}")
 _CJK = re.compile(r"[\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\uFF66-\uFF9F]{2,}")
 _STOP = frozenset(
     "the and for are was were what which who whom whose how why when where does did has have had "
-    "that this these those with from into about than then there their they them you your our".split()
+    "that this these those with from into about than then there their they them you your "
+    "our".split()
 )
 
 

@@ -7,6 +7,7 @@ session token. The token lives only in this tab's server-side session state, nev
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,17 +25,15 @@ log = logging.getLogger(__name__)
 _TOKEN = "kura_session_token"
 _NOTICE = "kura_session_notice"
 LANG = "kura_lang"
+LAST_SEEN = "kura_last_seen"
 
 
 @st.cache_resource(show_spinner=False)
 def _shared(data_dir: str) -> tuple[KuraService, Accounts]:
-    """One service (it owns the store: one opener per data dir) and one Accounts per server process.
-    Accounts writes to the service's AuditLog object, so the hash chain has a single writer."""
-    settings = KuraSettings(data_dir=Path(data_dir))
-    service = KuraService(settings)
-    minutes = int(getattr(settings, "session_minutes", 480))
-    accounts = Accounts(settings.users_path, audit=service.audit, session_minutes=minutes)
-    return service, accounts
+    """One service per server process (it owns the store: one opener per data dir); its Accounts
+    writes to the service's AuditLog object, so the hash chain has a single writer."""
+    service = KuraService(KuraSettings(data_dir=Path(data_dir)))
+    return service, service.accounts
 
 
 def settings() -> KuraSettings:
@@ -65,12 +64,20 @@ def current_user() -> User | None:
     token = st.session_state.get(_TOKEN)
     if not token:
         return None
+    now = time.time()
+    idle_limit = settings().ui_idle_minutes * 60
+    if now - st.session_state.get(LAST_SEEN, now) > idle_limit:
+        sign_out()
+        st.session_state[_NOTICE] = tr("login.idle", minutes=settings().ui_idle_minutes)
+        return None
     try:
-        return accounts().user_for_session(token)
+        user = accounts().user_for_session(token)
     except SessionExpired as exc:
         st.session_state.pop(_TOKEN, None)
         st.session_state[_NOTICE] = tr("login.expired", detail=str(exc))
         return None
+    st.session_state[LAST_SEEN] = now
+    return user
 
 
 def session_token() -> str | None:
@@ -89,6 +96,7 @@ def sign_in(name: str, password: str) -> str | None:
     except LoginFailed:
         return tr("login.failed")
     st.session_state[_TOKEN] = accounts().open_session(user)
+    st.session_state[LAST_SEEN] = time.time()
     st.session_state.pop(_NOTICE, None)
     return None
 

@@ -34,8 +34,19 @@ def safe_relative_path(name: str) -> PurePosixPath:
     """The uploaded name as a relative path with no '..', no absolute root, no hidden parts."""
     parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "/")]
     if not parts or any(p == ".." or p.startswith(".") or "\0" in p for p in parts):
-        raise BadUpload(f"the uploaded file name {name!r} is not allowed; rename the file and upload it again")
+        raise BadUpload(
+            f"the uploaded file name {name!r} is not allowed; rename the file and upload it again"
+        )
     return PurePosixPath(*parts)
+
+
+def without_top_folder(names: list[str]) -> list[str]:
+    """A folder upload names files 'chosen-folder/sub/file.pdf'; the admin already named the
+    target folder, so the chosen folder's own name is dropped when every file shares it."""
+    parts = [name.replace("\\", "/").split("/") for name in names]
+    if parts and all(len(p) > 1 and p[0] == parts[0][0] for p in parts):
+        return ["/".join(p[1:]) for p in parts]
+    return names
 
 
 def save_uploads(uploads_root: Path, folder: str, files: Iterable[tuple[str, bytes]]) -> Path:

@@ -21,12 +21,19 @@ service = session.service()
 
 st.title(tr("ask.title"))
 mode = st.radio(
-    tr("ask.mode"), ["ask", "search"], horizontal=True, key="ask_mode",
+    tr("ask.mode"),
+    ["ask", "search"],
+    horizontal=True,
+    key="ask_mode",
     format_func=lambda m: tr("ask.mode.ask") if m == "ask" else tr("ask.mode.search"),
 )
 with st.expander(tr("ask.filters")):
     # The folder filter narrows search results only: an answer's context is chosen by the service.
-    folder_filter = st.text_input(tr("ask.filter.folder"), key="filter_folder").strip() if mode == "search" else ""
+    folder_filter = (
+        st.text_input(tr("ask.filter.folder"), key="filter_folder").strip()
+        if mode == "search"
+        else ""
+    )
     type_filter = st.multiselect(tr("ask.filter.types"), FILE_TYPES, key="filter_types")
 conditions: dict[str, Any] | None = {"file_type": list(type_filter)} if type_filter else None
 
@@ -40,7 +47,10 @@ def passage_header(number: int | str, p: Passage) -> str:
     name = p.source_path.rsplit("/", 1)[-1] or p.title
     parts = [f"[{number}] {name}"]
     if p.page is not None:
-        parts.append(f"{tr('cite.page')} {p.page}" + (f"–{p.page_end}" if p.page_end and p.page_end != p.page else ""))
+        parts.append(
+            f"{tr('cite.page')} {p.page}"
+            + (f"–{p.page_end}" if p.page_end and p.page_end != p.page else "")
+        )
     if p.heading_path:
         parts.append(" › ".join(p.heading_path))
     return " · ".join(parts)
@@ -54,8 +64,15 @@ def show_passage(p: Passage, query: str, key: str) -> None:
     if st.toggle(tr("ask.in_context"), key=f"ctx_{key}"):
         with session.shown_errors():
             for near in service.passage_neighbors(user, p):
-                style = "border-left: 3px solid #e0a800; padding-left: .5em" if near.chunk_index == p.chunk_index else "opacity: .75"
-                st.markdown(f"<div style='{style}'>{highlight_html(near.text, query)}</div>", unsafe_allow_html=True)
+                style = (
+                    "border-left: 3px solid #e0a800; padding-left: .5em"
+                    if near.chunk_index == p.chunk_index
+                    else "opacity: .75"
+                )
+                st.markdown(
+                    f"<div style='{style}'>{highlight_html(near.text, query)}</div>",
+                    unsafe_allow_html=True,
+                )
 
 
 def show_citations(answer: Answer, query: str, turn: int) -> None:
@@ -88,12 +105,13 @@ def show_answer_tools(answer: Answer, turn: int) -> None:
         show_feedback(answer, turn)
 
 
-def followup_question(history: list[dict[str, Any]], question: str) -> str:
-    """A follow-up ('and for part-timers?') means little alone; retrieval and the model also
-    get the previous question, so the conversation carries over."""
-    if not history:
-        return question
-    return f"{history[-1]['question']}\n{question}"
+def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The turns so far, for the service to turn a follow-up into a standalone question."""
+    messages: list[dict[str, str]] = []
+    for item in history:
+        messages.append({"role": "user", "content": item["question"]})
+        messages.append({"role": "assistant", "content": item["answer"].text})
+    return messages
 
 
 # --- search mode --------------------------------------------------------------------------
@@ -106,13 +124,19 @@ if mode == "search":
         st.markdown(f"**{query}**")
         passages: list[Passage] = []
         with session.shown_errors(), st.spinner(tr("ask.searching")):
-            passages = [p for p in service.search(user, query, limit=20, conditions=conditions) if in_folder(p)]
+            passages = [
+                p
+                for p in service.search(user, query, limit=20, conditions=conditions)
+                if in_folder(p)
+            ]
         if not passages:
             st.info(tr("search.none"))
         else:
             st.caption(tr("search.results", n=len(passages)))
         for rank, p in enumerate(passages, start=1):
-            with st.expander(f"{passage_header(rank, p)}  ({tr('cite.score')} {p.score:.3f})", expanded=rank <= 3):
+            with st.expander(
+                f"{passage_header(rank, p)}  ({tr('cite.score')} {p.score:.3f})", expanded=rank <= 3
+            ):
                 show_passage(p, query, f"s{rank}")
     st.stop()
 
@@ -138,9 +162,11 @@ if question:
     st.chat_message("user").write(question)
     with st.chat_message("assistant"):
         with session.shown_errors():
-            query = followup_question(history, question)
             with st.spinner(tr("ask.searching")):
-                answer = service.ask(user, query, conditions=conditions)
+                answer = service.ask(
+                    user, question, conditions=conditions, history=conversation(history)
+                )
+            query = answer.standalone_question or question
             st.write_stream(answer.tokens())
             if answer.found_nothing:
                 st.info(tr("ask.nothing"))

@@ -25,14 +25,20 @@ if st.button(tr("audit.verify"), key="audit_verify"):
         problems = service.verify_audit(user)
         if problems:
             st.error(tr("audit.broken", n=len(problems)))
-            st.dataframe([{"entry": p.entry, "problem": p.message} for p in problems], hide_index=True)
+            st.dataframe(
+                [{"entry": p.entry, "problem": p.message} for p in problems], hide_index=True
+            )
         else:
             st.success(tr("audit.intact", n=len(entries) + 1))
 
 days = [d for d in (entry_date(e) for e in entries) if d]
 c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 1, 3])
-users = c1.multiselect(tr("audit.user"), sorted({str(e.get("user")) for e in entries}), key="audit_users")
-actions = c2.multiselect(tr("audit.action"), sorted({str(e.get("action")) for e in entries}), key="audit_actions")
+users = c1.multiselect(
+    tr("audit.user"), sorted({str(e.get("user")) for e in entries}), key="audit_users"
+)
+actions = c2.multiselect(
+    tr("audit.action"), sorted({str(e.get("action")) for e in entries}), key="audit_actions"
+)
 start = c3.date_input(tr("audit.from"), value=min(days) if days else None, key="audit_from")
 end = c4.date_input(tr("audit.to"), value=max(days) if days else None, key="audit_to")
 text = c5.text_input(tr("audit.text"), key="audit_text")
@@ -42,19 +48,45 @@ st.caption(tr("audit.count", n=len(shown), total=len(entries)))
 
 d1, d2, _ = st.columns([1, 1, 4])
 oldest_first = sorted(shown, key=lambda e: e.get("seq", 0))
-d1.download_button(tr("audit.csv"), to_csv(oldest_first), "kura-audit.csv", "text/csv", key="audit_csv")
-d2.download_button(tr("audit.jsonl"), to_jsonl(oldest_first), "kura-audit.jsonl", "application/x-ndjson",
-                   key="audit_jsonl")
+d1.download_button(
+    tr("audit.csv"),
+    to_csv(oldest_first),
+    "kura-audit.csv",
+    "text/csv",
+    key="audit_csv",
+    on_click="ignore",
+)
+d2.download_button(
+    tr("audit.jsonl"),
+    to_jsonl(oldest_first),
+    "kura-audit.jsonl",
+    "application/x-ndjson",
+    on_click="ignore",
+    key="audit_jsonl",
+)
 
 st.dataframe(
-    [{"seq": e.get("seq"), "time": e.get("time"), "user": e.get("user"), "action": e.get("action"),
-      "question": e.get("query", ""), "documents": len(e.get("documents") or [])} for e in shown],
-    hide_index=True, width="stretch",
+    [
+        {
+            "seq": e.get("seq"),
+            "time": e.get("time"),
+            "user": e.get("user"),
+            "action": e.get("action"),
+            "question": e.get("query", ""),
+            "documents": len(e.get("documents") or []),
+        }
+        for e in shown
+    ],
+    hide_index=True,
+    width="stretch",
 )
 for e in shown[:50]:
-    if e.get("action") not in ("ask", "search"):
+    if e.get("action") not in ("ask", "query", "answer", "search"):
         continue
-    with st.expander(f"#{e.get('seq')} {e.get('time')} · {e.get('user')} · {e.get('action')}: {str(e.get('query', ''))[:80]}"):
+    with st.expander(
+        f"#{e.get('seq')} {e.get('time')} · {e.get('user')} · {e.get('action')}: "
+        f"{str(e.get('query', ''))[:80]}"
+    ):
         st.markdown(f"**{tr('audit.question')}**")
         st.text(e.get("query", ""))
         if e.get("answer"):

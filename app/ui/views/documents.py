@@ -24,30 +24,36 @@ else:
     rows = []
     for d in records:
         files = files_of[d.doc_id]
-        rows.append({
-            "title": d.title,
-            "status": "indexed" if files else "orphaned",
-            "type": d.file_type,
-            "size KB": round(d.size / 1024, 1),
-            "pages": d.page_count,
-            "chunks": d.chunk_count,
-            "groups": ", ".join(sorted({g for f in files for g in f.groups})),
-            "ingested": time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at)),
-            "paths": "\n".join(f.path for f in files),
-            "id": d.doc_id[:12],
-        })
+        rows.append(
+            {
+                "title": d.title,
+                "status": "indexed" if files else "orphaned",
+                "type": d.file_type,
+                "size KB": round(d.size / 1024, 1),
+                "pages": d.page_count,
+                "chunks": d.chunk_count,
+                "groups": ", ".join(sorted({g for f in files for g in f.groups})),
+                "ingested": time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at)),
+                "paths": "\n".join(f.path for f in files),
+                "id": d.doc_id[:12],
+            }
+        )
     st.dataframe(rows, hide_index=True, width="stretch")
 
     by_id = {d.doc_id: d for d in records}
     doc_id = st.selectbox(
-        tr("docs.pick"), list(by_id), key="doc_pick",
+        tr("docs.pick"),
+        list(by_id),
+        key="doc_pick",
         format_func=lambda i: f"{by_id[i].title} ({i[:8]})",
     )
     if doc_id:
         current = sorted({g for f in files_of[doc_id] for g in f.groups})
         left, middle, right = st.columns(3)
         with left:
-            new_groups = st.text_input(tr("docs.groups"), value=", ".join(current), key=f"groups_{doc_id}")
+            new_groups = st.text_input(
+                tr("docs.groups"), value=", ".join(current), key=f"groups_{doc_id}"
+            )
             if st.button(tr("docs.save_groups"), key="save_groups"):
                 with session.shown_errors():
                     changed = service.set_document_groups(user, doc_id, parse_groups(new_groups))
@@ -56,11 +62,18 @@ else:
             if st.button(tr("docs.reingest"), key="reingest"):
                 with session.shown_errors(), st.spinner(tr("upload.loading")):
                     for report in service.reingest(user, doc_id):
-                        st.success(tr(
-                            "ingest.done", ingested=report.count("ingested"), unchanged=report.count("unchanged"),
-                            linked=report.count("linked"), removed=report.count("removed"),
-                            failed=len(report.failures), chunks=report.chunks, seconds=report.seconds,
-                        ))
+                        st.success(
+                            tr(
+                                "ingest.done",
+                                ingested=report.count("ingested"),
+                                unchanged=report.count("unchanged"),
+                                linked=report.count("linked"),
+                                removed=report.count("removed"),
+                                failed=len(report.failures),
+                                chunks=report.chunks,
+                                seconds=report.seconds,
+                            )
+                        )
                         for failure in report.failures:
                             st.warning(f"{failure.path}: {failure.reason} → {failure.hint}")
         with right:
@@ -78,8 +91,17 @@ with session.shown_errors():
         st.caption(tr("docs.no_feedback"))
     else:
         st.dataframe(
-            [{"when": time.strftime("%Y-%m-%d %H:%M", time.localtime(f.at)), "user": f.user,
-              "helpful": "👍" if f.helpful else "👎", "question": f.question, "answer": f.answer,
-              "cited": "; ".join(f.cited)} for f in feedback],
-            hide_index=True, width="stretch",
+            [
+                {
+                    "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(f.at)),
+                    "user": f.user,
+                    "helpful": "👍" if f.helpful else "👎",
+                    "question": f.question,
+                    "answer": f.answer,
+                    "cited": "; ".join(f.cited),
+                }
+                for f in feedback
+            ],
+            hide_index=True,
+            width="stretch",
         )

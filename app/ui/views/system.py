@@ -32,7 +32,10 @@ with session.shown_errors(), st.spinner():
     cols[1].metric("chunks", health["chunks"] if health["chunks"] is not None else "–")
     cols[2].metric("store", size(health["store_bytes"]))
     cols[3].metric("disk free", size(health["disk_free_bytes"]))
-    st.caption(f"data: {health['data_dir']} · files {health['files']} · audit entries {health['audit_entries']}")
+    st.caption(
+        f"data: {health['data_dir']} · files {health['files']} · "
+        f"audit entries {health['audit_entries']}"
+    )
 
 st.subheader(tr("system.models"))
 if st.button(tr("system.load_models"), key="load_models") or st.session_state.get("models_shown"):

@@ -14,29 +14,50 @@ accounts = session.accounts()
 st.title(tr("users.title"))
 users = accounts.list()
 st.dataframe(
-    [{"name": u.name, "roles": ", ".join(sorted(u.roles)), "groups": ", ".join(u.groups),
-      "status": tr("users.disabled") if accounts.is_disabled(u.name) else ""} for u in users],
-    hide_index=True, width="stretch",
+    [
+        {
+            "name": u.name,
+            "roles": ", ".join(sorted(u.roles)),
+            "groups": ", ".join(u.groups),
+            "status": tr("users.disabled") if accounts.is_disabled(u.name) else "",
+        }
+        for u in users
+    ],
+    hide_index=True,
+    width="stretch",
 )
 
 with st.expander(tr("users.add")):
     with st.form("add_user", clear_on_submit=True):
         name = st.text_input(tr("users.name"), key="new_name")
         password = st.text_input(tr("users.password"), type="password", key="new_password")
-        roles = st.multiselect(tr("users.roles"), sorted(ROLES), default=["employee"], key="new_roles")
+        roles = st.multiselect(
+            tr("users.roles"), sorted(ROLES), default=["employee"], key="new_roles"
+        )
         groups = st.text_input(tr("users.groups"), key="new_groups")
         must_change = st.checkbox(tr("users.must_change"), value=True, key="new_must_change")
         if st.form_submit_button(tr("users.create"), type="primary"):
             with session.shown_errors():
-                accounts.add(name.strip(), password, roles, groups, must_change_password=must_change, by=admin.name)
+                accounts.add(
+                    name.strip(),
+                    password,
+                    roles,
+                    groups,
+                    must_change_password=must_change,
+                    by=admin.name,
+                )
                 st.success(tr("users.created", name=name.strip()))
 
 if users:
     st.subheader(tr("users.edit"))
     chosen = st.selectbox(tr("users.name"), [u.name for u in users], key="edit_user")
     target = accounts.get(chosen)
-    roles = st.multiselect(tr("users.roles"), sorted(ROLES), default=sorted(target.roles), key=f"roles_{chosen}")
-    groups = st.text_input(tr("users.groups"), value=", ".join(target.groups), key=f"groups_{chosen}")
+    roles = st.multiselect(
+        tr("users.roles"), sorted(ROLES), default=sorted(target.roles), key=f"roles_{chosen}"
+    )
+    groups = st.text_input(
+        tr("users.groups"), value=", ".join(target.groups), key=f"groups_{chosen}"
+    )
     if st.button(tr("users.save"), key="save_user"):
         with session.shown_errors():
             accounts.set_roles(chosen, roles, by=admin.name)
