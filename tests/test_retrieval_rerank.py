@@ -114,3 +114,45 @@ def test_long_passages_are_truncated_to_max_length(tiny_model: Path) -> None:
 def test_a_folder_without_a_model_says_how_to_fix_it(tmp_path: Path) -> None:
     with pytest.raises(RerankerMissing, match="KURA_RERANKER_PATH"):
         Reranker(tmp_path)
+
+
+def test_search_reranks_the_fused_candidates_and_keeps_the_acl_filter(
+    tiny_model: Path, tmp_path: Path, embedder
+) -> None:
+    import uuid
+
+    from retrieval.search import search_passages
+    from retrieval.sparse import SparseEncoder
+    from retrieval.store import EdgeStore, StoredChunk
+
+    sparse = SparseEncoder()
+    rows = [(t, ["hr"] if i == 0 else ["everyone"]) for i, t in enumerate(TEXTS)]
+    store = EdgeStore(tmp_path / "store", embedder.dim)
+    try:
+        store.upsert(
+            [
+                StoredChunk(
+                    str(uuid.uuid5(uuid.NAMESPACE_URL, t)),
+                    v,
+                    sparse.encode_document(t),
+                    {"doc_id": t, "chunk_index": 0, "text": t, "acl_groups": g, "staged": False},
+                )
+                for (t, g), v in zip(rows, embedder.embed_documents(TEXTS), strict=True)
+            ]
+        )
+        reranker = Reranker(tiny_model)
+        found = search_passages(
+            store,
+            embedder,
+            "annual paid leave",
+            ["everyone"],
+            2,
+            sparse=sparse,
+            reranker=reranker,
+            rerank_top_n=4,
+        )
+        assert len(found) == 2 and all(p.rerank_score is not None for p in found)
+        assert found[0].rerank_score >= found[1].rerank_score
+        assert TEXTS[0] not in [p.text for p in found]  # the hr-only passage is never a candidate
+    finally:
+        store.close()

@@ -40,6 +40,8 @@ SHOTS = REPO / "artifacts" / "screenshots"
 TIMINGS = REPO / "artifacts" / "e2e-timings.json"
 DOCS = ("en/fbi_nics_background_checks_2015-11.pdf", "en/scotus_transcript_p1.pdf")
 FOLLOW_UP = "Which states are listed?"
+# Short answers keep the suite fast; E2E_ANSWER_TOKENS=384 (kura's default) measures full ones.
+ANSWER_TOKENS = os.environ.get("E2E_ANSWER_TOKENS", "32")
 QUESTION = "What do the NICS firearm background checks for November 2015 show?"
 PASSWORDS = {
     "boss": "Maple-harbor-77",
@@ -74,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Short answers keep the suite within its time budget; the plumbing is the same.
     env.update(
         KURA_DATA_DIR=str(data),
-        KURA_LLM_MAX_ANSWER_TOKENS="32",
+        KURA_LLM_MAX_ANSWER_TOKENS=ANSWER_TOKENS,
         KURA_CONTEXT_PASSAGES="2",
         OMP_WAIT_POLICY="PASSIVE",
     )
@@ -306,7 +308,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     page.get_by_label("Text in question or answer").fill("NICS firearm")
     page.get_by_label("Text in question or answer").press("Enter")
     wait_idle(page)
-    entry = page.get_by_test_id("stExpander").filter(has_text="boss · answer").first
+    entry = page.get_by_test_id("stExpander").filter(has_text=f"boss · answer: {QUESTION}").first
     entry.click()
     entry.get_by_text(QUESTION).first.wait_for()
     page.get_by_role("button", name="Verify the hash chain").click()
@@ -329,7 +331,9 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
                 "follow_up_click_to_full_answer_s": round(warm_full_answer_s, 2),
                 "note": "first question after start includes loading the LLM; "
                 "the follow-up includes the "
-                "model's rewrite into a standalone question; answers capped at 32 tokens",
+                "model's rewrite into a standalone question; answers capped at "
+                + ANSWER_TOKENS
+                + " tokens",
             },
             indent=1,
         )
