@@ -19,7 +19,12 @@ from app import offline  # noqa: F401
 from app.settings import KuraSettings
 from app.users import local_operator, parse_groups
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="kura: ask your documents, on your own machine.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="kura: ask your documents, on your own machine.",
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -64,17 +69,31 @@ def ingest(
         err.print(f"[red]{path} does not exist[/red]")
         raise typer.Exit(2)
     service = _service()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[chunks]} chunks"),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[chunks]} chunks"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
+    )
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("loading models", total=None, chunks=0, rate="", eta="")
+
             def on_progress(event) -> None:
                 eta = f"ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
-                progress.update(task, total=event.files_total, completed=event.files_done,
-                                chunks=f"{event.chunks} ({event.pages} pages)",
-                                rate=f"{event.rate_files_per_s:.1f} files/s {event.rate_chunks_per_s:.0f} chunks/s",
-                                eta=eta, description=Path(event.current).name[:40])
+                progress.update(
+                    task,
+                    total=event.files_total,
+                    completed=event.files_done,
+                    chunks=f"{event.chunks} ({event.pages} pages)",
+                    rate=f"{event.rate_files_per_s:.1f} files/s {event.rate_chunks_per_s:.0f} chunks/s",
+                    eta=eta,
+                    description=Path(event.current).name[:40],
+                )
+
             report = service.ingest(local_operator(), path, parse_groups(groups), on_progress)
     finally:
         service.close()
@@ -87,7 +106,9 @@ def ingest(
     console.print(f"{report.chunks} chunks, {report.pages} pages in {report.seconds:.1f} s")
     busy = sum(report.stage_s.values())
     if busy > 0:
-        console.print("time per stage: " + ", ".join(f"{k} {v:.1f} s ({v / busy:.0%})" for k, v in report.stage_s.items()))
+        console.print(
+            "time per stage: " + ", ".join(f"{k} {v:.1f} s ({v / busy:.0%})" for k, v in report.stage_s.items())
+        )
     for failure in report.failures:
         console.print(f"[yellow]FAILED[/yellow] {failure.path}: {failure.reason}\n    → {failure.hint}")
     if report_json:
@@ -189,8 +210,23 @@ def serve(
     host = host or settings.ui_host
     page = Path(__file__).parent / "ui" / "Home.py"
     console.print(f"kura UI on [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port), "--server.address", host,
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(page),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     started = time.monotonic()
     try:
         raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))

@@ -131,7 +131,8 @@ class KuraService:
     @cached_property
     def embedder(self) -> Embedder:
         return load_embedder(
-            resolve_embedder_path(self.settings.embedder_path), self.settings.embedder_backend,
+            resolve_embedder_path(self.settings.embedder_path),
+            self.settings.embedder_backend,
             cache_dir=self.settings.model_cache_dir,
         )
 
@@ -141,8 +142,14 @@ class KuraService:
             from retrieval.server_store import ServerStore
 
             s = self.settings
-            return ServerStore(s.qdrant_url, s.qdrant_api_key, s.collection, self.embedder.dim,
-                               shards=s.qdrant_shards, replicas=s.qdrant_replicas)
+            return ServerStore(
+                s.qdrant_url,
+                s.qdrant_api_key,
+                s.collection,
+                self.embedder.dim,
+                shards=s.qdrant_shards,
+                replicas=s.qdrant_replicas,
+            )
         return EdgeStore(self.settings.store_dir, self.embedder.dim)
 
     @cached_property
@@ -159,9 +166,17 @@ class KuraService:
         s = self.settings
         with metrics.RETRIEVAL.time():
             return search_passages(
-                self.index.store, self.embedder, query, groups, limit, sparse=self.sparse, conditions=conditions,
-                fusion=parse_fusion(s.fusion), dense_languages=s.embedder_languages,
-                reranker=self.reranker, rerank_top_n=s.rerank_top_n,
+                self.index.store,
+                self.embedder,
+                query,
+                groups,
+                limit,
+                sparse=self.sparse,
+                conditions=conditions,
+                fusion=parse_fusion(s.fusion),
+                dense_languages=s.embedder_languages,
+                reranker=self.reranker,
+                rerank_top_n=s.rerank_top_n,
             )
 
     @cached_property
@@ -189,7 +204,9 @@ class KuraService:
     def llm(self) -> LLM:
         s = self.settings
         path = None if s.llm_url else resolve_llm_path(s.llm_path, self.models)
-        return load_llm(path, s.llm_url, s.llm_context_tokens, s.llm_threads, s.llm_gpu_layers, s.llm_model, s.llm_api_key)
+        return load_llm(
+            path, s.llm_url, s.llm_context_tokens, s.llm_threads, s.llm_gpu_layers, s.llm_model, s.llm_api_key
+        )
 
     @cached_property
     def models(self) -> ModelRegistry:
@@ -221,7 +238,9 @@ class KuraService:
         previous = [m["content"] for m in history if m["role"] == "user"]
         if not previous:
             return question
-        stream = self.llm_queue.submit(user.name, condense_messages(history, question), 64, min(30.0, self.settings.llm_timeout_s))
+        stream = self.llm_queue.submit(
+            user.name, condense_messages(history, question), 64, min(30.0, self.settings.llm_timeout_s)
+        )
         try:
             rewrite = "".join(stream).strip().splitlines()[0].strip() if stream else ""
         except IndexError:
@@ -246,11 +265,25 @@ class KuraService:
         with metrics.IN_FLIGHT.track_inprogress():
             report = sync_folder(folder, groups, self.index, on_progress)
         metrics.record_ingest(report)
-        log.info("ingest", extra={"user": user.name, "folder": str(folder), "files": len(report.results),
-                                  "chunks": report.chunks, "failed": len(report.failures)})
+        log.info(
+            "ingest",
+            extra={
+                "user": user.name,
+                "folder": str(folder),
+                "files": len(report.results),
+                "chunks": report.chunks,
+                "failed": len(report.failures),
+            },
+        )
         self.audit.append(
-            user=user.name, role=ADMIN, action="ingest", folder=str(folder), groups=list(groups),
-            ingested=report.count("ingested"), failed=len(report.failures), removed=report.count("removed"),
+            user=user.name,
+            role=ADMIN,
+            action="ingest",
+            folder=str(folder),
+            groups=list(groups),
+            ingested=report.count("ingested"),
+            failed=len(report.failures),
+            removed=report.count("removed"),
         )
         return report
 
@@ -262,8 +295,9 @@ class KuraService:
     def _denied(self, user: User, role: str, action: str, **fields: Any) -> None:
         """Raise AccessDenied for a missing role, after auditing the attempt."""
         if role not in user.roles:
-            self.audit.append(user=user.name, role=",".join(sorted(user.roles)), action="denied",
-                              attempted=action, **fields)
+            self.audit.append(
+                user=user.name, role=",".join(sorted(user.roles)), action="denied", attempted=action, **fields
+            )
             user.require(role, action)
 
     def _groups_for(self, user: User, as_admin: bool) -> Groups:
@@ -271,7 +305,11 @@ class KuraService:
         return ALL_GROUPS if as_admin else user.read_groups
 
     def search(
-        self, user: User, query: str, limit: int | None = None, as_admin: bool = False,
+        self,
+        user: User,
+        query: str,
+        limit: int | None = None,
+        as_admin: bool = False,
         conditions: dict[str, Any] | None = None,
     ) -> list[Passage]:
         """`conditions` narrows the search by payload field, e.g. {"file_type": ["pdf"]}; the ACL filter always applies."""
@@ -280,13 +318,21 @@ class KuraService:
         passages = self._find(query, groups, limit or self.settings.search_top_k, conditions)
         log.info("search", extra={"user": user.name, "passages": len(passages)})
         self.audit.append(
-            user=user.name, role=ADMIN if as_admin else EMPLOYEE, action="search", query=query,
-            chunks=[p.chunk_id for p in passages], documents=sorted({p.doc_id for p in passages}),
+            user=user.name,
+            role=ADMIN if as_admin else EMPLOYEE,
+            action="search",
+            query=query,
+            chunks=[p.chunk_id for p in passages],
+            documents=sorted({p.doc_id for p in passages}),
         )
         return passages
 
     def ask(
-        self, user: User, question: str, as_admin: bool = False, conditions: dict[str, Any] | None = None,
+        self,
+        user: User,
+        question: str,
+        as_admin: bool = False,
+        conditions: dict[str, Any] | None = None,
         history: Sequence[dict[str, str]] = (),
     ) -> Answer:
         """`history`: the conversation so far ({"role": "user"|"assistant", "content": ...}); a
@@ -304,17 +350,32 @@ class KuraService:
         # Audited before the model runs: the question and what it was shown are on record even
         # if the reader leaves before the answer is complete.
         self.audit.append(
-            user=user.name, role=role, action="query", query=question, standalone=standalone,
+            user=user.name,
+            role=role,
+            action="query",
+            query=question,
+            standalone=standalone,
             chunks=[cid for c in context for cid in c.chunk_ids],
             documents=sorted({c.passage.doc_id for c in context}),
         )
 
         def record(answer: Answer) -> None:
             metrics.record_answer(answer)
-            log.info("answer", extra={"user": user.name, "passages": len(answer.context),
-                                      "first_token_s": answer.first_token_s, "total_s": answer.total_s})
+            log.info(
+                "answer",
+                extra={
+                    "user": user.name,
+                    "passages": len(answer.context),
+                    "first_token_s": answer.first_token_s,
+                    "total_s": answer.total_s,
+                },
+            )
             self.audit.append(
-                user=user.name, role=role, action="answer", query=question, answer=answer.text,
+                user=user.name,
+                role=role,
+                action="answer",
+                query=question,
+                answer=answer.text,
                 chunks=[cid for c in answer.context for cid in c.chunk_ids],
                 documents=sorted({c.passage.doc_id for c in answer.context}),
                 cited=[c.passage.location for c in answer.citations()] if answer.context else [],
@@ -446,10 +507,13 @@ class KuraService:
             files = self.manifest.files_of(target)
         else:
             path = str(Path(target).expanduser().resolve())
-            files = [f for f in self.manifest.all_files() if f.path == path or f.path.startswith(path.rstrip("/") + "/")]
+            files = [
+                f for f in self.manifest.all_files() if f.path == path or f.path.startswith(path.rstrip("/") + "/")
+            ]
         if not files:
-            self.audit.append(user=user.name, role=ADMIN, action="acl_change", target=target, groups=chosen,
-                              outcome="not_found")
+            self.audit.append(
+                user=user.name, role=ADMIN, action="acl_change", target=target, groups=chosen, outcome="not_found"
+            )
             raise DocumentNotFound(
                 f"nothing ingested at {target!r}: give a document id (`kura docs`) or a path that was ingested"
             )
@@ -457,9 +521,15 @@ class KuraService:
 
         changed = set_groups(self.index, [f.path for f in files], chosen)
         self.audit.append(
-            user=user.name, role=ADMIN, action="acl_change", target=target, groups=chosen,
-            previous=sorted({g for f in files for g in f.groups}), files=[f.path for f in files],
-            documents=sorted({f.doc_id for f in files}), outcome="changed",
+            user=user.name,
+            role=ADMIN,
+            action="acl_change",
+            target=target,
+            groups=chosen,
+            previous=sorted({g for f in files for g in f.groups}),
+            files=[f.path for f in files],
+            documents=sorted({f.doc_id for f in files}),
+            outcome="changed",
         )
         return changed
 
@@ -482,8 +552,9 @@ class KuraService:
         if not hits:
             self.audit.append(user=user.name, role=role, action="document_view", documents=[doc_id], outcome="refused")
             raise DocumentNotFound(f"no document {doc_id} among the documents you may read")
-        self.audit.append(user=user.name, role=role, action="document_view", documents=[doc_id],
-                          chunks=[h.id for h in hits])
+        self.audit.append(
+            user=user.name, role=role, action="document_view", documents=[doc_id], chunks=[h.id for h in hits]
+        )
         return [Passage.from_hit(h) for h in hits]
 
     def export_answer(self, user: User, answer: Answer, as_admin: bool = False) -> str:
@@ -494,16 +565,30 @@ class KuraService:
         chunk_ids = [cid for c in answer.context for cid in c.chunk_ids]
         unreadable = [cid for cid in chunk_ids if self.index.store.chunk(cid, groups) is None]
         if unreadable:
-            self.audit.append(user=user.name, role=role, action="export", query=answer.question,
-                              chunks=chunk_ids, outcome="refused", unreadable=unreadable)
+            self.audit.append(
+                user=user.name,
+                role=role,
+                action="export",
+                query=answer.question,
+                chunks=chunk_ids,
+                outcome="refused",
+                unreadable=unreadable,
+            )
             raise AccessDenied(
                 f"{user.name} may no longer read {len(unreadable)} of the passages this answer used; ask again"
             )
         lines = [f"# {answer.question}", "", answer.text.strip(), ""]
         if answer.context:
             lines += ["## Sources", ""] + [f"[{c.number}] {c.passage.location}" for c in answer.citations()]
-        self.audit.append(user=user.name, role=role, action="export", query=answer.question, answer=answer.text,
-                          chunks=chunk_ids, documents=sorted({c.passage.doc_id for c in answer.context}))
+        self.audit.append(
+            user=user.name,
+            role=role,
+            action="export",
+            query=answer.question,
+            answer=answer.text,
+            chunks=chunk_ids,
+            documents=sorted({c.passage.doc_id for c in answer.context}),
+        )
         return "\n".join(lines) + "\n"
 
     def close(self) -> None:

@@ -66,7 +66,9 @@ def test_english_answer_cites_the_page_that_holds_it(service, english_and_japane
     report = service.ingest(local_operator(), english_and_japanese, groups=("everyone",))
     assert report.count("ingested") == 2, report.results
 
-    answer = service.ask(local_operator(), "When was the new master minimum equipment list (MMEL) published?", as_admin=True)
+    answer = service.ask(
+        local_operator(), "When was the new master minimum equipment list (MMEL) published?", as_admin=True
+    )
     streamed = list(answer.tokens())
     assert len(streamed) > 1 and answer.text.strip(), "the answer must stream tokens"
     holding = [c.passage for c in answer.context if "April 10, 2020" in c.passage.text]
