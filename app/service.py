@@ -312,7 +312,8 @@ class KuraService:
         as_admin: bool = False,
         conditions: dict[str, Any] | None = None,
     ) -> list[Passage]:
-        """`conditions` narrows the search by payload field, e.g. {"file_type": ["pdf"]}; the ACL filter always applies."""
+        """`conditions` narrows the search by payload field, e.g. {"file_type": ["pdf"]};
+        the ACL filter always applies."""
         groups = self._groups_for(user, as_admin)
         metrics.QUERIES.labels(kind="search").inc()
         passages = self._find(query, groups, limit or self.settings.search_top_k, conditions)
