@@ -15,6 +15,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retrieval.store import EdgeStore
 
 QUESTIONS = [
     "Which NFL team represented the AFC at Super Bowl 50?",
@@ -28,7 +32,7 @@ QUESTIONS = [
 ]
 
 
-def _build(path: Path, chunks: int, dim: int, query_terms: list[int]) -> object:
+def _build(path: Path, chunks: int, dim: int, query_terms: list[int]) -> EdgeStore:
     """`query_terms` (the questions' real term ids) sit at Zipf ranks 20+ of the synthetic
     vocabulary, so a question's BM25 posting lists are as long as a real mid-frequency word's."""
     import numpy as np

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.parse import Block
+from ingest.parse import Block, BlockKind
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _HEADING_STYLE = re.compile(r"^(?:heading|見出し)\s*(\d)$", re.IGNORECASE)
@@ -96,7 +96,7 @@ def _ends_section_with_new_page(paragraph: object) -> bool:
     return value in ("nextPage", "oddPage", "evenPage")
 
 
-def _paragraph_kind(paragraph: object) -> tuple[str, int]:
+def _paragraph_kind(paragraph: object) -> tuple[BlockKind, int]:
     style = paragraph.style  # type: ignore[attr-defined]
     name = (style.name if style is not None else "") or ""
     if name.lower() == "title":

@@ -264,7 +264,7 @@ def _visible_html(html: str) -> str:
         tag.decompose()
     for tag in soup.find_all(style=re.compile(r"display\s*:\s*none", re.I)):
         tag.decompose()
-    for tag in soup.find_all(attrs={"hidden": True}):
+    for tag in soup.find_all(hidden=True):
         tag.decompose()
     return str(soup)
 

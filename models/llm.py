@@ -210,7 +210,7 @@ class LlamaCppLLM:
         deadline = time.monotonic() + timeout_s
         with self._lock:
             chunks = self._llama.create_chat_completion(
-                messages=list(messages),
+                messages=list(messages),  # type: ignore[arg-type]
                 max_tokens=max_tokens,
                 stream=True,
                 temperature=0.1,
@@ -219,9 +219,9 @@ class LlamaCppLLM:
             )
             try:
                 for chunk in chunks:
-                    delta = chunk["choices"][0].get("delta", {}).get("content")  # type: ignore[index]
+                    delta = chunk["choices"][0].get("delta", {}).get("content")  # type: ignore[index,union-attr]
                     if delta:
-                        yield delta
+                        yield str(delta)
                     if time.monotonic() > deadline:
                         log.warning("answer stopped at the %.0f s time limit", timeout_s)
                         break
