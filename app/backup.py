@@ -200,6 +200,8 @@ def _point_json(chunk: StoredChunk) -> dict:
     sparse = (
         {"indices": chunk.sparse.indices, "values": chunk.sparse.values} if chunk.sparse else None
     )
+    if sparse is not None and chunk.sparse is not None and chunk.sparse.ngrams is not None:
+        sparse["ngrams"] = [chunk.sparse.ngrams.indices, chunk.sparse.ngrams.values]  # Japanese
     return {"id": chunk.id, "dense": chunk.dense, "sparse": sparse, "payload": chunk.payload}
 
 
@@ -227,7 +229,11 @@ def _load_points(path: Path, settings: KuraSettings, dense_size: int) -> int:
             for line in fh:
                 p = json.loads(line)
                 sparse = (
-                    SparseVec(p["sparse"]["indices"], p["sparse"]["values"])
+                    SparseVec(
+                        p["sparse"]["indices"],
+                        p["sparse"]["values"],
+                        SparseVec(*p["sparse"]["ngrams"]) if p["sparse"].get("ngrams") else None,
+                    )
                     if p["sparse"]
                     else None
                 )

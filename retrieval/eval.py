@@ -191,8 +191,8 @@ def _store_key(
     dataset: Dataset, embedder: Embedder, sparse: SparseEncoder, chunk_tokens: int, overlap: int
 ) -> str:
     spec = (
-        f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:{sparse.japanese}:"
-        f"{sparse.k1}:{sparse.b}:{sparse.avg_len}:{chunk_tokens}:{overlap}:v2"
+        f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:{sparse.spec}:"
+        f"{chunk_tokens}:{overlap}:v3"
     )
     return f"{dataset.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
 

@@ -1,6 +1,7 @@
 """Search the store for passages a caller may read: hybrid dense + BM25 in one Qdrant query.
 
-Both channels run as prefetches of one query with the ACL filter inside each, fused by DBSF
+Each channel — dense, BM25 words, and for Japanese text BM25 character bigrams (retrieval/sparse.py)
+— runs as a prefetch of one query with the ACL filter inside each, fused by DBSF
 (distribution-based score fusion; measured against RRF on SQuAD/JSQuAD/Cranfield, see README).
 When the dense model does not cover the query's language (the packaged MiniLM is English-only)
 the dense channel is skipped, so fusion never drags a Japanese query below what BM25 finds

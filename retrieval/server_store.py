@@ -23,6 +23,7 @@ from retrieval.store import (
     ALL_GROUPS,
     DENSE,
     DOC_FIELD,
+    NGRAM,
     RRF,
     SPARSE,
     STAGED_FIELD,
@@ -33,6 +34,8 @@ from retrieval.store import (
     StoredChunk,
     _AllGroups,
     check_groups,
+    lexical_channels,
+    lexical_from_stored,
 )
 
 KEYWORD_INDEXES = (ACL_FIELD, DOC_FIELD, "source_path", "file_type")
@@ -67,6 +70,7 @@ class ServerStore:
         self._client = client
         self.collection = collection
         self.dense_size = dense_size
+        self._lexical = {SPARSE, NGRAM}  # the lexical vectors this collection has
         try:
             exists = client.collection_exists(collection)
         except Exception as exc:
@@ -83,7 +87,8 @@ class ServerStore:
                     DENSE: models.VectorParams(size=dense_size, distance=models.Distance.COSINE)
                 },
                 sparse_vectors_config={
-                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    name: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    for name in (SPARSE, NGRAM)
                 },
                 shard_number=shards,
                 replication_factor=replicas,
@@ -109,6 +114,9 @@ class ServerStore:
                 f"{self.dense_size}-dimensional 'dense' vectors; set KURA_COLLECTION to a new name "
                 "and re-ingest (or migrate), or use the embedder that built it"
             )
+        # A collection made before the bigram channel has no "sparse_ngram": it keeps working
+        # with the word channel alone (a new KURA_COLLECTION + migrate adds the channel).
+        self._lexical = {SPARSE, NGRAM} & set(info.config.params.sparse_vectors or {})
 
     # --- filters -----------------------------------------------------------------------
     @staticmethod
@@ -151,10 +159,9 @@ class ServerStore:
         points = []
         for chunk in chunks:
             vector: dict[str, Any] = {DENSE: chunk.dense}
-            if chunk.sparse is not None and chunk.sparse.indices:
-                vector[SPARSE] = models.SparseVector(
-                    indices=chunk.sparse.indices, values=chunk.sparse.values
-                )
+            for name, vec in lexical_channels(chunk.sparse):
+                if name in self._lexical:
+                    vector[name] = models.SparseVector(indices=vec.indices, values=vec.values)
             points.append(models.PointStruct(id=chunk.id, vector=vector, payload=chunk.payload))
         if points:
             self._client.upsert(self.collection, points=points, wait=True)
@@ -217,11 +224,10 @@ class ServerStore:
         if dense is not None:
             queries.append((dense, DENSE))
             weights.append(fusion.dense_weight)
-        if sparse is not None and sparse.indices:
-            queries.append(
-                (models.SparseVector(indices=sparse.indices, values=sparse.values), SPARSE)
-            )
-            weights.append(fusion.sparse_weight)
+        for name, vec in lexical_channels(sparse):
+            if name in self._lexical:
+                queries.append((models.SparseVector(indices=vec.indices, values=vec.values), name))
+                weights.append(fusion.sparse_weight)
         if not queries:
             return []
         with_vectors = [DENSE] if dense is not None else False
@@ -321,11 +327,10 @@ class ServerStore:
 
 def _stored(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> StoredChunk:
     vectors = vector if isinstance(vector, dict) else {DENSE: vector}
-    sparse = vectors.get(SPARSE)
     return StoredChunk(
         id=str(point_id),
         dense=list(vectors[DENSE]),
-        sparse=SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else None,
+        sparse=lexical_from_stored(vectors.get(SPARSE), vectors.get(NGRAM)),
         payload=dict(payload or {}),
     )
 

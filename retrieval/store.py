@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 DENSE = "dense"
 SPARSE = "sparse"
+NGRAM = "sparse_ngram"  # the Japanese character-bigram channel (retrieval/sparse.py)
 ACL_FIELD = "acl_groups"
 DOC_FIELD = "doc_id"
 STAGED_FIELD = "staged"
@@ -46,8 +47,13 @@ Groups = Sequence[str] | _AllGroups
 
 @dataclass(frozen=True)
 class SparseVec:
+    """A lexical vector: word terms in `indices`/`values` (store vector "sparse"), and for
+    Japanese text the character-bigram channel in `ngrams` (store vector "sparse_ngram").
+    The two are searched as separate prefetches and fused, each with its own IDF."""
+
     indices: list[int]
     values: list[float]
+    ngrams: SparseVec | None = None
 
 
 @dataclass(frozen=True)
@@ -148,13 +154,15 @@ class EdgeStore:
         self._lock = threading.RLock()
         self._path = path
         path.mkdir(parents=True, exist_ok=True)
+        idf = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
+        lexical = {SPARSE: idf, NGRAM: idf}
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dense_size, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            sparse_vectors=lexical,
         )
         if any(path.iterdir()):
             try:
-                self._shard = qe.EdgeShard.load(str(path), config)
+                self._shard = _load_adding_ngram(qe, path, config)
             except Exception as exc:
                 if "WouldBlock" in str(exc):
                     raise StoreBusy(
@@ -206,8 +214,8 @@ class EdgeStore:
         points = []
         for chunk in chunks:
             vectors: dict[str, Any] = {DENSE: chunk.dense}
-            if chunk.sparse is not None and chunk.sparse.indices:
-                vectors[SPARSE] = qe.SparseVector(indices=chunk.sparse.indices, values=chunk.sparse.values)
+            for name, vec in lexical_channels(chunk.sparse):
+                vectors[name] = qe.SparseVector(indices=vec.indices, values=vec.values)
             points.append(qe.Point(chunk.id, vectors, _to_edge(chunk.payload)))
         with self._lock:
             self._shard.update(qe.UpdateOperation.upsert_points(points))
@@ -277,8 +285,9 @@ class EdgeStore:
         if dense is not None:
             queries.append(qe.Query.Nearest(dense, using=DENSE))
             weights.append(fusion.dense_weight)
-        if sparse is not None and sparse.indices:
-            queries.append(qe.Query.Nearest(qe.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE))
+        for name, vec in lexical_channels(sparse):
+            lexical = qe.SparseVector(indices=vec.indices, values=vec.values)
+            queries.append(qe.Query.Nearest(lexical, using=name))
             weights.append(fusion.sparse_weight)
         if not queries:
             return []
@@ -366,13 +375,47 @@ class EdgeStore:
             self._shard.close()
 
 
+def lexical_channels(sparse: SparseVec | None) -> list[tuple[str, SparseVec]]:
+    """(store vector name, vector) for each non-empty lexical channel of `sparse`."""
+    if sparse is None:
+        return []
+    channels = [(SPARSE, sparse), (NGRAM, sparse.ngrams)]
+    return [(name, vec) for name, vec in channels if vec is not None and vec.indices]
+
+
+def lexical_from_stored(words: Any, ngrams: Any) -> SparseVec | None:
+    """The inverse of `lexical_channels` for vectors read back from Qdrant (either may be None)."""
+    grams = SparseVec(list(ngrams.indices), list(ngrams.values)) if ngrams is not None else None
+    if words is None and grams is None:
+        return None
+    indices, values = (list(words.indices), list(words.values)) if words is not None else ([], [])
+    return SparseVec(indices, values, grams)
+
+
+def _load_adding_ngram(qe: Any, path: Path, config: Any) -> Any:
+    """Open an existing shard; one written before the bigram channel existed gets the
+    "sparse_ngram" vector added in place (its chunks have none until re-ingested, so Japanese
+    search on them falls back to the word channel alone)."""
+    try:
+        return qe.EdgeShard.load(str(path), config)
+    except Exception as exc:
+        if "Incompatible configs" not in str(exc) or NGRAM not in str(exc):
+            raise
+    legacy = qe.EdgeConfig(
+        vectors=config.vectors, sparse_vectors={SPARSE: config.sparse_vectors[SPARSE]}
+    )
+    shard = qe.EdgeShard.load(str(path), legacy)
+    shard.update(qe.UpdateOperation.create_sparse_vector(NGRAM, qe.Modifier.Idf))
+    shard.flush()
+    return shard
+
+
 def _stored_from_edge(record: Any) -> StoredChunk:
     vectors = record.vector or {}
-    sparse = vectors.get(SPARSE)
     return StoredChunk(
         id=str(record.id),
         dense=list(vectors[DENSE]),
-        sparse=SparseVec(list(sparse.indices), list(sparse.values)) if sparse is not None else None,
+        sparse=lexical_from_stored(vectors.get(SPARSE), vectors.get(NGRAM)),
         payload=_from_edge(record.payload),
     )
 

@@ -94,3 +94,26 @@ def test_bigram_and_qdrant_analyzers_also_find_japanese_terms() -> None:
     assert "休暇" in SparseEncoder("bigram").tokens("有給休暇")
     vec = SparseEncoder("qdrant").encode_document("有給休暇は10日")
     assert vec.indices and all(v > 0 for v in vec.values)
+
+
+def test_question_words_are_not_search_terms(encoder: SparseEncoder) -> None:
+    tokens = encoder.tokens("誰がいつどこで何を決めたのか")
+    assert not {"誰", "いつ", "どこ", "何"} & set(tokens)
+    assert "決める" in tokens
+
+
+def test_japanese_text_carries_a_bigram_channel_with_its_numbers(encoder: SparseEncoder) -> None:
+    vec = encoder.encode_document("1945年に有給休暇が制度化された。")
+    assert vec.ngrams is not None
+    grams = set(vec.ngrams.indices)
+    assert {term_id("有給"), term_id("給休"), term_id("1945")} <= grams
+    assert term_id("給休") not in set(vec.indices)  # a bigram, not a word: only in its channel
+    query = encoder.encode_query("有給休暇はいつ？")
+    assert query.ngrams is not None and set(query.ngrams.values) == {1.0}
+    assert {term_id("有給"), term_id("休暇")} <= set(query.ngrams.indices)
+
+
+def test_english_text_has_no_bigram_channel(encoder: SparseEncoder) -> None:
+    assert encoder.encode_document("Employees receive twenty days of paid leave").ngrams is None
+    assert encoder.encode_query("how many days of leave").ngrams is None
+    assert SparseEncoder("bigram").encode_document("有給休暇").ngrams is None

@@ -287,3 +287,81 @@ def test_server_store_refuses_a_collection_built_by_another_embedder(embedder):
     ServerStore(None, None, "kura_chunks", embedder.dim + 1, client=client)
     with pytest.raises(ServerStoreError, match="KURA_COLLECTION"):
         ServerStore(None, None, "kura_chunks", embedder.dim, client=client)
+
+
+def test_japanese_bigram_channel_is_searched_inside_the_acl_filter(store, embedder):
+    from retrieval.sparse import SparseEncoder
+
+    encoder = SparseEncoder()
+    texts = {"doc-ja-open": "年次有給休暇は二十日です。", "doc-ja-hr": "人事評価の有給査定は三月です。"}
+    for doc_id, groups in (("doc-ja-open", ["everyone"]), ("doc-ja-hr", ["hr"])):
+        chunk = chunks_for(embedder, doc_id, groups, [texts[doc_id]], staged=True)[0]
+        lexical = encoder.encode_document(texts[doc_id])
+        store.upsert([StoredChunk(chunk.id, chunk.dense, lexical, chunk.payload)])
+        store.commit_document(doc_id)
+    grams = encoder.encode_query("有給").ngrams
+    assert grams is not None
+    only_bigrams = SparseVec([], [], grams)  # the word channel alone would not be asked
+    assert {h.doc_id for h in store.search(["everyone"], None, only_bigrams, limit=10)} == {"doc-ja-open"}
+    assert {h.doc_id for h in store.search(["hr"], None, only_bigrams, limit=10)} == {"doc-ja-hr"}
+    assert store.search([], None, only_bigrams, limit=10) == []
+    exported = {c.id: c.sparse for batch in store.export_points() for c in batch}
+    assert all(s is not None and s.ngrams is not None and s.ngrams.indices for s in exported.values())
+
+
+def test_a_store_written_before_the_bigram_channel_opens_and_gains_it(tmp_path, embedder):
+    import qdrant_edge as qe
+
+    from retrieval.sparse import SparseEncoder
+    from retrieval.store import DENSE, SPARSE
+
+    path = tmp_path / "old-store"
+    legacy = qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=embedder.dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+    old = chunks_for(embedder, "doc-old", ["everyone"], ["年次有給休暇は二十日です。"])[0]
+    words = SparseEncoder().encode_document(old.payload["text"])
+    shard = qe.EdgeShard.create(str(path), legacy)
+    point_vectors = {
+        DENSE: old.dense,
+        SPARSE: qe.SparseVector(indices=words.indices, values=words.values),
+    }
+    shard.update(qe.UpdateOperation.upsert_points([qe.Point(old.id, point_vectors, old.payload | {"staged": 0})]))
+    shard.flush()
+    shard.close()
+
+    store = EdgeStore(path, embedder.dim)
+    try:
+        query = SparseEncoder().encode_query("有給休暇")
+        assert [h.doc_id for h in store.search(["everyone"], None, query, limit=5)] == ["doc-old"]
+        new = chunks_for(embedder, "doc-new", ["everyone"], ["有給休暇の申請は前日までです。"])[0]
+        vec = SparseEncoder().encode_document(new.payload["text"])
+        store.upsert([StoredChunk(new.id, new.dense, vec, new.payload)])
+        bigrams_only = SparseVec([], [], query.ngrams)
+        assert [h.doc_id for h in store.search(["everyone"], None, bigrams_only, limit=5)] == ["doc-new"]
+    finally:
+        store.close()
+    EdgeStore(path, embedder.dim).close()  # and it opens again with the full layout
+
+
+def test_a_server_collection_without_the_bigram_channel_keeps_working_on_words(embedder):
+    from qdrant_client import QdrantClient, models
+
+    from retrieval.server_store import ServerStore
+    from retrieval.sparse import SparseEncoder
+    from retrieval.store import DENSE, SPARSE
+
+    client = QdrantClient(":memory:")
+    client.create_collection(
+        "kura_old",
+        vectors_config={DENSE: models.VectorParams(size=embedder.dim, distance=models.Distance.COSINE)},
+        sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+    store = ServerStore(None, None, "kura_old", embedder.dim, client=client)
+    chunk = chunks_for(embedder, "doc-ja", ["everyone"], ["年次有給休暇は二十日です。"])[0]
+    encoder = SparseEncoder()
+    store.upsert([StoredChunk(chunk.id, chunk.dense, encoder.encode_document(chunk.payload["text"]), chunk.payload)])
+    hits = store.search(["everyone"], None, encoder.encode_query("有給休暇は何日"), limit=5)
+    assert [h.doc_id for h in hits] == ["doc-ja"]
+    store.close()
