@@ -149,7 +149,12 @@ def ask(question: Annotated[str, typer.Argument()]) -> None:
             for c in answer.citations():
                 console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
             if answer.first_token_s is not None and answer.total_s:
-                console.print(f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s[/dim]")
+                generating = answer.total_s - answer.first_token_s
+                rate = f", {answer.token_count / generating:.0f} tokens/s" if generating > 0 else ""
+                console.print(
+                    f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s, "
+                    f"{answer.token_count} tokens{rate}[/dim]"
+                )
     finally:
         service.close()
 

@@ -191,7 +191,8 @@ class EdgeStore:
         qe = self._qe
         check_groups(groups)
         must: list[Any] = []
-        if groups is not ALL_GROUPS:
+        if not isinstance(groups, _AllGroups):
+            # An empty group list must match nothing, and MatchAny([]) is not a valid filter.
             must.append(qe.FieldCondition(key=ACL_FIELD, match=qe.MatchAny(any=list(groups) or ["\0none"])))
         for key, value in (conditions or {}).items():
             match = qe.MatchAny(any=list(value)) if isinstance(value, list | tuple) else qe.MatchValue(value=value)
