@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from app.ui import session
+from app.ui.ingest_report import show_report
 from app.ui.session import tr
 from app.users import ADMIN, parse_groups
 
@@ -62,18 +63,7 @@ else:
             if st.button(tr("docs.reingest"), key="reingest"):
                 with session.shown_errors(), st.spinner(tr("upload.loading")):
                     for report in service.reingest(user, doc_id):
-                        st.success(
-                            tr(
-                                "ingest.done",
-                                ingested=report.count("ingested"),
-                                unchanged=report.count("unchanged"),
-                                linked=report.count("linked"),
-                                removed=report.count("removed"),
-                                failed=len(report.failures),
-                                chunks=report.chunks,
-                                seconds=report.seconds,
-                            )
-                        )
+                        show_report(report)
                         for failure in report.failures:
                             st.warning(f"{failure.path}: {failure.reason} → {failure.hint}")
         with right:

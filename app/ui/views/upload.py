@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.ui import session
+from app.ui.ingest_report import show_report
 from app.ui.session import tr
 from app.ui.uploads import save_uploads, without_top_folder
 from app.users import ADMIN, parse_groups
@@ -14,36 +15,6 @@ from ingest.pipeline import IngestProgress, IngestReport
 
 user = session.require(ADMIN)
 service = session.service()
-
-
-def show_report(report: IngestReport) -> None:
-    st.success(
-        tr(
-            "ingest.done",
-            ingested=report.count("ingested"),
-            unchanged=report.count("unchanged"),
-            linked=report.count("linked"),
-            removed=report.count("removed"),
-            failed=len(report.failures),
-            chunks=report.chunks,
-            seconds=report.seconds,
-        )
-    )
-    st.dataframe(
-        [
-            {"file": Path(r.path).name, "status": r.status, "chunks": r.chunks, "pages": r.pages}
-            for r in report.results
-        ],
-        hide_index=True,
-        width="stretch",
-    )
-    if report.failures:
-        st.warning(tr("ingest.failures"))
-        st.dataframe(
-            [{"file": r.path, "reason": r.reason, "what to do": r.hint} for r in report.failures],
-            hide_index=True,
-            width="stretch",
-        )
 
 
 def ingest_with_progress(folder: Path, groups: tuple[str, ...]) -> IngestReport:
