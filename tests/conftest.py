@@ -47,12 +47,12 @@ def settings(data_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def embedder():
-    """The packaged all-MiniLM-L6-v2, loaded once per test session."""
+def embedder(onnx_embedder_dir: Path):
+    """The packaged all-MiniLM-L6-v2 as the product runs it (ONNX export), loaded once per session."""
     from models.embedder import load_embedder
     from models.registry import packaged_embedder_path
 
-    return load_embedder(packaged_embedder_path())
+    return load_embedder(packaged_embedder_path(), "auto", cache_dir=onnx_embedder_dir.parent)
 
 
 @pytest.fixture(scope="session")
