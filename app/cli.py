@@ -244,12 +244,13 @@ def main() -> None:
     from app.users import AccessDenied
     from models.errors import ModelError
     from retrieval.server_store import ServerStoreError
+    from app.service import DiskFull
     from retrieval.store import StoreBusy
 
     configure_logging(KuraSettings())
     try:
         app()
-    except (StoreBusy, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError) as exc:
+    except (StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError) as exc:
         # Errors a user can meet: say what to do, no traceback.
         err.print(f"[red]kura: {exc}[/red]", highlight=False)
         sys.exit(2)

@@ -11,6 +11,7 @@ Usage:
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import shutil
@@ -53,6 +54,24 @@ log = logging.getLogger(__name__)
 NO_DOCUMENTS_EN = "No relevant documents were found for this question in the documents you may read."
 NO_DOCUMENTS_JA = "閲覧可能な文書の中に、この質問に関連する資料は見つかりませんでした。"
 _CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+class DiskFull(RuntimeError):
+    """The disk holding the data directory is (nearly) full. Ingestion stops before it starts,
+    or stops cleanly: staged chunks are invisible and the next run picks up where it left."""
+
+
+def _check_free_space(data_dir: Path, min_free_mb: float) -> None:
+    free_mb = shutil.disk_usage(data_dir).free / 1e6
+    if free_mb < min_free_mb:
+        raise DiskFull(
+            f"only {free_mb:.0f} MB free on the disk holding {data_dir} (kura needs {min_free_mb:.0f} MB to "
+            "ingest safely): free space there or move KURA_DATA_DIR to a larger disk, then run the ingest again"
+        )
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
 
 
 class DocumentNotFound(LookupError):
@@ -262,8 +281,17 @@ class KuraService:
         on_progress: Callable[[IngestProgress], None] | None = None,
     ) -> IngestReport:
         user.require(ADMIN, "ingest documents")
-        with metrics.IN_FLIGHT.track_inprogress():
-            report = sync_folder(folder, groups, self.index, on_progress)
+        _check_free_space(self.settings.data_dir, self.settings.min_free_mb)
+        try:
+            with metrics.IN_FLIGHT.track_inprogress():
+                report = sync_folder(folder, groups, self.index, on_progress)
+        except Exception as exc:
+            if _is_disk_full(exc):  # the store or the manifest could not write: nothing half-visible
+                raise DiskFull(
+                    f"the disk holding {self.settings.data_dir} filled up during ingestion; nothing already "
+                    "searchable was lost. Free space there, then run the same ingest again to continue"
+                ) from exc
+            raise
         metrics.record_ingest(report)
         log.info(
             "ingest",

@@ -62,6 +62,7 @@ class KuraSettings(BaseSettings):
     chunk_tokens: int = 256
     chunk_overlap_tokens: int = 32
     max_file_mb: float = 200.0
+    min_free_mb: float = 500.0  # ingestion refuses to start with less free space in data_dir
     ocr_languages: str = "eng+jpn"
 
     # Retrieval.
