@@ -242,9 +242,9 @@ def serve(
 def main() -> None:
     from app.logs import configure_logging
     from app.users import AccessDenied
+    from ingest.errors import DiskFull
     from models.errors import ModelError
     from retrieval.server_store import ServerStoreError
-    from app.service import DiskFull
     from retrieval.store import StoreBusy
 
     configure_logging(KuraSettings())

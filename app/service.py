@@ -29,6 +29,7 @@ from app.audit import AuditLog, ChainProblem
 from app.feedback import Feedback, FeedbackBook
 from app.settings import KuraSettings
 from app.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, check_group_name
+from ingest.errors import DiskFull
 from ingest.manifest import DocumentRecord, FileRecord, Manifest
 from ingest.pipeline import Index, IngestProgress, IngestReport, recover, sync_folder
 from models.citations import CitationCheck, check_citations, content_words
@@ -54,11 +55,6 @@ log = logging.getLogger(__name__)
 NO_DOCUMENTS_EN = "No relevant documents were found for this question in the documents you may read."
 NO_DOCUMENTS_JA = "閲覧可能な文書の中に、この質問に関連する資料は見つかりませんでした。"
 _CITATION = re.compile(r"\[(\d{1,2})\]")
-
-
-class DiskFull(RuntimeError):
-    """The disk holding the data directory is (nearly) full. Ingestion stops before it starts,
-    or stops cleanly: staged chunks are invisible and the next run picks up where it left."""
 
 
 def _check_free_space(data_dir: Path, min_free_mb: float) -> None:

@@ -4,6 +4,11 @@ the ingestion report shows both, and the folder carries on with the next file.""
 from __future__ import annotations
 
 
+class DiskFull(RuntimeError):
+    """The disk holding the data directory is (nearly) full: not one file's fault, so it stops
+    the ingest. Staged chunks stay invisible and the next run picks up where this one stopped."""
+
+
 class IngestError(Exception):
     """A file kura could not ingest. `reason` is short; `hint` says what the admin can do."""
 

@@ -62,7 +62,11 @@ def test_full_disk_is_refused_with_advice_and_a_mid_ingest_crash_loses_nothing(t
     env["COLUMNS"] = "200"  # keep rich from wrapping the messages
     result = subprocess.run(
         ["unshare", "-m", "sh", "-c", _SCRIPT, "sh", str(disk), str(docs), kura],
-        capture_output=True, text=True, timeout=900, cwd=REPO, env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+        env=env,
     )
     steps = _steps(result.stdout)
 
