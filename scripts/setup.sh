@@ -15,7 +15,7 @@ t0=$(date +%s)
 
 # --- 1. System packages (OCR, PDF rasterising, file-type detection; browser for UI tests) ---
 APT_PKGS=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn poppler-utils libmagic1 qpdf)
-[ "$WITH_TEST" = 1 ] && APT_PKGS+=(chromium docker-compose)
+[ "$WITH_TEST" = 1 ] && APT_PKGS+=(chromium fonts-ipafont-gothic docker-compose)  # a CJK font for Japanese screenshots
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
