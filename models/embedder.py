@@ -75,12 +75,8 @@ class OnnxEmbedder:
         self.name = name or _model_name(onnx_folder)
         model_name = _register_local_model(onnx_folder)
         # specific_model_path keeps fastembed on local disk; never call it without one.
-        self._model = TextEmbedding(
-            model_name,
-            specific_model_path=str(onnx_folder),
-            local_files_only=True,
-            threads=threads or _default_threads(),
-        )
+        self._model = TextEmbedding(model_name, specific_model_path=str(onnx_folder), local_files_only=True,
+                                    threads=threads or _default_threads())
         self.dim = len(next(iter(self._model.embed(["dimension probe"]))))
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
