@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 CHECKSUMS = "SHA256SUMS"
+BACKUPS_DIR = "backups"  # under data_dir: where the UI's "Back up now" writes by default
 
 
 class BackupError(RuntimeError):
@@ -89,9 +90,13 @@ def backup_service(service: KuraService, dest: Path) -> BackupSummary:
     settings = service.settings
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} is not empty; give a new folder for each backup")
-    if dest.resolve().is_relative_to(settings.data_dir.resolve()):
+    # Only data_dir/backups/ is allowed inside the data directory: in the container the data
+    # volume is the one place that survives, so the UI's default lands there to be copied off.
+    inside = dest.resolve().is_relative_to(settings.data_dir.resolve())
+    if inside and not dest.resolve().is_relative_to((settings.data_dir / BACKUPS_DIR).resolve()):
         raise BackupError(
-            f"{dest} is inside the data directory {settings.data_dir}; back up somewhere else"
+            f"{dest} is inside the data directory {settings.data_dir}; back up somewhere else "
+            f"(or under {settings.data_dir / BACKUPS_DIR})"
         )
     dest.mkdir(parents=True, exist_ok=True)
     store = service.store

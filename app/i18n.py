@@ -185,6 +185,30 @@ _TEXT: dict[str, tuple[str, str]] = {
     "system.models": ("Models", "モデル"),
     "system.load_models": ("Load and show models", "モデルを読み込んで表示"),
     "system.health": ("Health", "状態"),
+    "system.backup": ("Backup", "バックアップ"),
+    "system.backup_help": (
+        "Writes the store, manifest, users and audit log with a checksum list while kura keeps "
+        "running. Give a new, empty folder; copy it off this server afterwards.",
+        "kura を止めずに、ストア・マニフェスト・ユーザー・監査ログとチェックサム一覧を書き出します。"
+        "新しい空のフォルダーを指定し、終わったらこのサーバーの外へコピーしてください。",
+    ),
+    "system.backup_dest": ("Destination folder", "保存先フォルダー"),
+    "system.backup_now": ("Back up now", "今すぐバックアップ"),
+    "system.backup_running": ("Backing up…", "バックアップ中…"),
+    "system.backup_absolute": (
+        "Give the destination as an absolute folder path, e.g. {example}.",
+        "保存先はフォルダーの絶対パスで指定してください(例: {example})。",
+    ),
+    "system.backup_not_empty": (
+        "{path} is not empty: give a new folder for each backup.",
+        "{path} は空ではありません。バックアップごとに新しいフォルダーを指定してください。",
+    ),
+    "system.backup_done": (
+        "Backup written to {path}: {files} files, {size}, {chunks} chunks. "
+        "Checksum list: {sums} (restore checks it: `kura restore {path}`).",
+        "{path} にバックアップしました: {files} ファイル、{size}、{chunks} チャンク。"
+        "チェックサム一覧: {sums}(復元時に検証されます: `kura restore {path}`)。",
+    ),
     # auditor
     "audit.title": ("Audit log", "監査ログ"),
     "audit.reload": ("Reload", "再読み込み"),

@@ -26,6 +26,7 @@ from typing import Any
 from app import metrics, offline  # noqa: F401
 from app.accounts import Accounts
 from app.audit import AuditLog, ChainProblem
+from app.backup import BackupError, BackupSummary, backup_service
 from app.feedback import Feedback, FeedbackBook
 from app.settings import KuraSettings
 from app.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, check_group_name
@@ -519,6 +520,29 @@ class KuraService:
             "threads_batch": runtime.threads_batch,
             "gpu_layers": runtime.gpu_layers,
         }
+
+    def backup(self, user: User, dest: Path) -> BackupSummary:
+        """A consistent backup written by the process that owns the store (the embedded store
+        allows one opener, so `kura backup` from a shell cannot run beside the UI)."""
+        self._denied(user, ADMIN, "back up", dest=str(dest))
+        try:
+            summary = backup_service(self, dest)
+        except BackupError as exc:
+            self.audit.append(
+                user=user.name, role=ADMIN, action="backup", dest=str(dest), outcome="refused", reason=str(exc)
+            )
+            raise
+        # Appended after the copy: the backup's audit chain ends just before this entry.
+        self.audit.append(
+            user=user.name,
+            role=ADMIN,
+            action="backup",
+            dest=str(dest),
+            files=summary.files,
+            bytes=summary.bytes,
+            chunks=summary.chunks,
+        )
+        return summary
 
     # --- permissions, previews and exports (issue 5: access control) ----------------------
     def set_acl(self, user: User, target: str, groups: Sequence[str]) -> int:
