@@ -2,14 +2,25 @@
 wrapper (queue + LlamaCppLLM.stream) against raw llama-cpp-python on the same loaded model,
 the KV-cache reuse of a shared prompt prefix, and latency/throughput with concurrent askers.
 
+The model runs with the settings' threads (KURA_LLM_THREADS) and GPU layers, as `kura serve` would.
+`--threads-sweep` instead measures TTFT and generation speed for each (n_threads,
+n_threads_batch) in {1, 2, cores/2, cores-1, cores}^2 ({1, 2}^2 on 2 cores), on an idle CPU
+and with a competing busy process (one core's worth of load, like another user's embedding), to
+check the default in models.llm.cpu_threads.
+OpenMP reads OMP_WAIT_POLICY once at start: compare `OMP_WAIT_POLICY=ACTIVE kura bench llm ...`.
+
 Usage: kura bench llm [--prompt-tokens 1500] [--tokens 32] [--repeats 3] [--concurrency 1,4,16]
+       kura bench llm --threads-sweep [--tokens 64] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -58,6 +69,89 @@ def _timed(stream) -> tuple[float, float, int]:
     return first or 0.0, time.perf_counter() - started, count
 
 
+# A competing CPU user: one Python process spinning, stopped by us or by its own deadline.
+_BUSY = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
+
+
+def _busy_process(seconds: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", _BUSY.format(seconds=seconds)])
+
+
+def _chat_stream(raw, messages: list[dict[str, str]], tokens: int):
+    for chunk in raw.create_chat_completion(
+        messages=messages,
+        max_tokens=tokens,
+        stream=True,
+        temperature=0.1,
+        seed=0,
+        repeat_penalty=1.15,
+    ):
+        if chunk["choices"][0].get("delta", {}).get("content"):
+            yield chunk
+
+
+def threads_sweep(model: Path, prompt_tokens: int, tokens: int, repeats: int) -> None:
+    """TTFT and generation pieces/s per (n_threads, n_threads_batch), idle and under load."""
+    import llama_cpp
+
+    from models.llm import LlamaCppLLM, cpu_threads
+
+    cores = len(os.sched_getaffinity(0))
+    default = cpu_threads()
+    probe = LlamaCppLLM(model, context_tokens=4096, gpu_layers=0)
+    messages = rag_messages(probe, prompt_tokens, "When was the university founded?")
+    prompt_len = sum(probe.count_tokens(m["content"]) for m in messages)
+    probe.close()
+    print(
+        f"threads sweep: {cores} cores, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+        f"default cpu_threads() = {default}; RAG prompt {prompt_len} tokens, answer {tokens} "
+        f"tokens, median of {repeats}"
+    )
+    counts = sorted({1, 2, cores // 2, cores - 1, cores} & set(range(1, cores + 1)))
+    print(f"{'load':>6s} {'n_thr':>5s} {'n_batch':>7s} {'TTFT ms':>8s} {'gen pieces/s':>12s}  loadavg")
+    rows: dict[tuple[str, int, int], tuple[float, float]] = {}
+    for load in ("idle", "busy"):
+        for n_threads in counts:
+            for n_batch in counts:
+                raw = llama_cpp.Llama(
+                    model_path=str(model),
+                    n_ctx=4096,
+                    n_threads=n_threads,
+                    n_threads_batch=n_batch,
+                    n_gpu_layers=0,
+                    verbose=False,
+                )
+                busy = _busy_process(seconds=30 + 20 * repeats) if load == "busy" else None
+                try:
+                    if busy:
+                        time.sleep(0.5)  # let the competitor get scheduled
+                    runs = []
+                    for _ in range(repeats):
+                        raw.reset()  # cold prompt each time
+                        runs.append(_timed(_chat_stream(raw, messages, tokens)))
+                finally:
+                    if busy:
+                        busy.terminate()
+                        busy.wait(timeout=10)
+                    raw.close()
+                ttft = statistics.median(r[0] for r in runs)
+                rate = statistics.median(r[2] / max(r[1] - r[0], 1e-9) for r in runs)
+                rows[(load, n_threads, n_batch)] = (ttft, rate)
+                mark = " <- default" if (n_threads, n_batch) == default else ""
+                print(
+                    f"{load:>6s} {n_threads:5d} {n_batch:7d} {ttft * 1000:8.0f} {rate:12.1f}  "
+                    f"{os.getloadavg()[0]:.2f}{mark}",
+                    flush=True,
+                )
+    for load in ("idle", "busy"):
+        best_ttft = min((k for k in rows if k[0] == load), key=lambda k: rows[k][0])
+        best_rate = max((k for k in rows if k[0] == load), key=lambda k: rows[k][1])
+        print(
+            f"{load}: fastest TTFT with n_threads_batch={best_ttft[2]} (n_threads={best_ttft[1]}), "
+            f"fastest generation with n_threads={best_rate[1]} (n_threads_batch={best_rate[2]})"
+        )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kura bench llm")
     parser.add_argument("--prompt-tokens", type=int, default=1500)
@@ -67,13 +161,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--model", type=Path, default=None, help="GGUF (default: the active/packaged LLM)"
     )
+    parser.add_argument(
+        "--threads-sweep",
+        action="store_true",
+        help="measure every n_threads x n_threads_batch on the CPU, idle and under a competing load",
+    )
     args = parser.parse_args(argv)
 
+    from app.settings import KuraSettings
     from models.llm import LlamaCppLLM
     from models.queue import LLMQueue
     from models.registry import packaged_llm_path
 
-    llm = LlamaCppLLM(args.model or packaged_llm_path(), context_tokens=4096)
+    model = args.model or packaged_llm_path()
+    if args.threads_sweep:
+        threads_sweep(model, args.prompt_tokens, args.tokens, args.repeats)
+        return 0
+    settings = KuraSettings()  # KURA_LLM_THREADS / KURA_LLM_GPU_LAYERS as the service uses them
+    llm = LlamaCppLLM(
+        model, context_tokens=4096, threads=settings.llm_threads, gpu_layers=settings.llm_gpu_layers
+    )
     raw = llm._llama  # the same loaded model and settings: the difference is kura's code path
     print(f"model {llm.name}; {llm.runtime.describe()}")
     messages = rag_messages(llm, args.prompt_tokens, "When was the university founded?")
@@ -81,16 +188,7 @@ def main(argv: list[str]) -> int:
     print(f"RAG prompt {prompt_len} tokens, answer {args.tokens} tokens, {args.repeats} repeats")
 
     def raw_stream():
-        for chunk in raw.create_chat_completion(
-            messages=messages,
-            max_tokens=args.tokens,
-            stream=True,
-            temperature=0.1,
-            seed=0,
-            repeat_penalty=1.15,
-        ):
-            if chunk["choices"][0].get("delta", {}).get("content"):
-                yield chunk
+        return _chat_stream(raw, messages, args.tokens)
 
     line = LLMQueue(llm)
     results: dict[str, list[tuple[float, float, int]]] = {"raw": [], "kura": []}

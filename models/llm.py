@@ -69,7 +69,9 @@ class RuntimeInfo:
 def cpu_threads(configured: int | None = None) -> tuple[int, int]:
     """(generation threads, prompt threads). Generation is memory-bound and, on a shared CPU,
     busy threads collapse throughput (DESIGN.md: 2 cores, n_threads=1 / n_threads_batch=2);
-    so leave one core free for the embedder and the UI, and use all cores for the prompt."""
+    so leave one core free for the embedder and the UI, and use all cores for the prompt.
+    Measured in docs/llm.md ("CPU threads", `kura bench llm --threads-sweep`): on 2 cores one
+    generation thread beats two, idle or loaded; two prompt threads halve TTFT when idle."""
     cores = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     )
