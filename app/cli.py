@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -232,11 +230,10 @@ def serve(
         "--server.fileWatcherType",
         "none",
     ]
-    started = time.monotonic()
-    try:
-        raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
-    except KeyboardInterrupt:
-        console.print(f"stopped after {time.monotonic() - started:.0f} s")
+    sys.stdout.flush()
+    # Become the Streamlit server (no child process): signals from a terminal, systemd or a
+    # container runtime reach it directly, and stopping `kura serve` leaves nothing behind.
+    os.execv(sys.executable, cmd)
 
 
 def main() -> None:
