@@ -20,9 +20,8 @@ TEXTS = [
 ]
 
 
-def test_onnx_vectors_match_torch_vectors_including_truncated_long_texts(
-    embedder, onnx_embedder_dir: Path
-) -> None:
+def test_onnx_vectors_match_torch_vectors_including_truncated_long_texts(onnx_embedder_dir: Path) -> None:
+    embedder = load_embedder(packaged_embedder_path(), "torch")
     assert isinstance(embedder, TorchEmbedder)
     onnx = OnnxEmbedder(onnx_embedder_dir)
     assert onnx.dim == embedder.dim == 384
