@@ -230,38 +230,31 @@ class ServerStore:
                 weights.append(fusion.sparse_weight)
         if not queries:
             return []
-        with_vectors = [DENSE] if dense is not None else False
-        if len(queries) == 1:
-            query, using = queries[0]
-            response = self._client.query_points(
-                self.collection,
-                query=query,
-                using=using,
-                query_filter=flt,
-                limit=limit,
-                with_payload=True,
-                with_vectors=with_vectors,
-            )
-        else:
+        query: Any
+        using: str | None
+        query, using = queries[0]  # one channel: a plain nearest-neighbour query
+        prefetch = None
+        if len(queries) > 1:
             prefetch = [
                 models.Prefetch(query=q, using=u, filter=flt, limit=max(candidates, limit))
                 for q, u in queries
             ]
-            fused: Any
+            using = None
             if fusion.method == "dbsf":
-                fused = models.FusionQuery(fusion=models.Fusion.DBSF)
+                query = models.FusionQuery(fusion=models.Fusion.DBSF)
             else:
                 rrf_weights = None if len(set(weights)) == 1 else weights
-                fused = models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=rrf_weights))
-            response = self._client.query_points(
-                self.collection,
-                prefetch=prefetch,
-                query=fused,
-                query_filter=flt,
-                limit=limit,
-                with_payload=True,
-                with_vectors=with_vectors,
-            )
+                query = models.RrfQuery(rrf=models.Rrf(k=fusion.k, weights=rrf_weights))
+        response = self._client.query_points(
+            self.collection,
+            prefetch=prefetch,
+            query=query,
+            using=using,
+            query_filter=flt,
+            limit=limit,
+            with_payload=True,
+            with_vectors=[DENSE] if dense is not None else False,
+        )
         return [
             Hit(str(p.id), float(p.score), dict(p.payload or {}), _dense_of(p.vector))
             for p in response.points

@@ -292,20 +292,17 @@ class EdgeStore:
             weights.append(fusion.sparse_weight)
         if not queries:
             return []
-        with_vector = [DENSE] if dense is not None else None
-        if len(queries) == 1:
-            request = qe.QueryRequest(
-                limit=limit, query=queries[0], filter=flt, with_payload=True, with_vector=with_vector
-            )
-        else:
+        query, prefetches = queries[0], None  # one channel: a plain nearest-neighbour query
+        if len(queries) > 1:
             prefetches = [qe.Prefetch(limit=max(candidates, limit), query=q, filter=flt) for q in queries]
             if fusion.method == "dbsf":
-                fused = qe.Fusion.Dbsf()
+                query = qe.Fusion.Dbsf()
             else:
-                fused = qe.Fusion.Rrf(k=fusion.k, weights=None if len(set(weights)) == 1 else weights)
-            request = qe.QueryRequest(
-                limit=limit, prefetches=prefetches, query=fused, filter=flt, with_payload=True, with_vector=with_vector
-            )
+                query = qe.Fusion.Rrf(k=fusion.k, weights=None if len(set(weights)) == 1 else weights)
+        request = qe.QueryRequest(
+            limit=limit, query=query, prefetches=prefetches, filter=flt, with_payload=True,
+            with_vector=[DENSE] if dense is not None else None,
+        )
         with self._lock:
             points = self._shard.query(request)
         return [Hit(str(p.id), float(p.score), _from_edge(p.payload), _dense_of(p)) for p in points]
