@@ -69,46 +69,25 @@ def change_password_page() -> None:
             st.rerun()
 
 
+# Which pages each role may open: (role, section key, [(view, icon)]). A page a role may not
+# open is never registered, so it cannot be reached by URL either.
+_PAGES_BY_ROLE = (
+    (EMPLOYEE, "employee", [("ask", "forum")]),
+    (ADMIN, "admin", [("upload", "upload"), ("documents", "library_books"), ("users", "group"),
+                      ("system", "monitor_heart")]),
+    (AUDITOR, "auditor", [("audit", "policy")]),
+)
+
+
 def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
-    sections: dict[str, list[st.Page]] = {}
-    if EMPLOYEE in roles:
-        sections[tr("nav.section.employee")] = [
-            st.Page(VIEWS / "ask.py", title=tr("nav.ask"), icon=":material/forum:", url_path="ask"),
+    return {
+        tr(f"nav.section.{section}"): [
+            st.Page(VIEWS / f"{view}.py", title=tr(f"nav.{view}"), icon=f":material/{icon}:", url_path=view)
+            for view, icon in views
         ]
-    if ADMIN in roles:
-        sections[tr("nav.section.admin")] = [
-            st.Page(
-                VIEWS / "upload.py",
-                title=tr("nav.upload"),
-                icon=":material/upload:",
-                url_path="upload",
-            ),
-            st.Page(
-                VIEWS / "documents.py",
-                title=tr("nav.documents"),
-                icon=":material/library_books:",
-                url_path="documents",
-            ),
-            st.Page(
-                VIEWS / "users.py", title=tr("nav.users"), icon=":material/group:", url_path="users"
-            ),
-            st.Page(
-                VIEWS / "system.py",
-                title=tr("nav.system"),
-                icon=":material/monitor_heart:",
-                url_path="system",
-            ),
-        ]
-    if AUDITOR in roles:
-        sections[tr("nav.section.auditor")] = [
-            st.Page(
-                VIEWS / "audit.py",
-                title=tr("nav.audit"),
-                icon=":material/policy:",
-                url_path="audit",
-            ),
-        ]
-    return sections
+        for role, section, views in _PAGES_BY_ROLE
+        if role in roles
+    }
 
 
 language_picker()

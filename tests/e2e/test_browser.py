@@ -52,6 +52,23 @@ PASSWORDS = {
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
 
 
+def wait_for_first_token(page, messages: int) -> None:
+    """Until the newest of `messages` chat messages holds streamed text (its spinner has gone)."""
+    page.wait_for_function(
+        """(count) => {
+            const msgs = document.querySelectorAll('[data-testid="stChatMessage"]');
+            if (msgs.length < count) return false;
+            const last = msgs[msgs.length - 1];
+            if (last.querySelector('[data-testid="stSpinner"]')) return false;
+            const md = last.querySelector('[data-testid="stMarkdownContainer"]');
+            return !!md && md.innerText.trim().length > 0;
+        }""",
+        arg=messages,
+        timeout=240_000,
+        polling=50,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -220,18 +237,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     started = time.monotonic()
     box.press("Enter")
     # First token: the assistant's message holds streamed text (the spinner has gone).
-    page.wait_for_function(
-        """() => {
-            const msgs = document.querySelectorAll('[data-testid="stChatMessage"]');
-            if (msgs.length < 2) return false;
-            const last = msgs[msgs.length - 1];
-            if (last.querySelector('[data-testid="stSpinner"]')) return false;
-            const md = last.querySelector('[data-testid="stMarkdownContainer"]');
-            return !!md && md.innerText.trim().length > 0;
-        }""",
-        timeout=240_000,
-        polling=50,
-    )
+    wait_for_first_token(page, messages=2)
     first_token_s = time.monotonic() - started
     page.get_by_text("Sources").wait_for(timeout=240_000)
     page.get_by_text("first token").wait_for(timeout=60_000)
@@ -254,18 +260,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     box.fill(FOLLOW_UP)
     started = time.monotonic()
     box.press("Enter")
-    page.wait_for_function(
-        """() => {
-            const msgs = document.querySelectorAll('[data-testid="stChatMessage"]');
-            if (msgs.length < 4) return false;
-            const last = msgs[msgs.length - 1];
-            if (last.querySelector('[data-testid="stSpinner"]')) return false;
-            const md = last.querySelector('[data-testid="stMarkdownContainer"]');
-            return !!md && md.innerText.trim().length > 0;
-        }""",
-        timeout=240_000,
-        polling=50,
-    )
+    wait_for_first_token(page, messages=4)
     warm_first_token_s = time.monotonic() - started
     page.get_by_text("first token").nth(1).wait_for(timeout=240_000)
     warm_full_answer_s = time.monotonic() - started
