@@ -97,3 +97,11 @@ def onnx_embedder_dir(tmp_path_factory) -> Path:
     from models.registry import packaged_embedder_path
 
     return ensure_onnx_export(packaged_embedder_path(), tmp_path_factory.mktemp("model-cache"))
+
+
+@pytest.fixture(scope="session")
+def sparse():
+    """kura's BM25 encoder (SudachiPy dictionary loaded once per session)."""
+    from retrieval.sparse import SparseEncoder
+
+    return SparseEncoder()

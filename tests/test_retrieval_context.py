@@ -21,11 +21,6 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def sparse() -> SparseEncoder:
-    return SparseEncoder()
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, embedder, sparse: SparseEncoder):
     st = EdgeStore(Path(tmp_path_factory.mktemp("floor")) / "store", embedder.dim)
     st.upsert(

@@ -47,11 +47,6 @@ DOCS = [
 
 
 @pytest.fixture(scope="module")
-def sparse() -> SparseEncoder:
-    return SparseEncoder()
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, embedder, sparse: SparseEncoder):
     st = EdgeStore(Path(tmp_path_factory.mktemp("hybrid")) / "store", embedder.dim)
     vectors = embedder.embed_documents([t for _, _, t in DOCS])
