@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import threading
 import time
 import weakref
@@ -160,22 +159,9 @@ def refresh() -> None:
 
 
 def _read_gpu_memory() -> None:
-    try:
-        out = subprocess.run(
-            [
-                "nvidia-smi",
-                "--query-gpu=index,memory.used,memory.total",
-                "--format=csv,noheader,nounits",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return
-    for line in out.strip().splitlines():
-        index, used, total = (part.strip() for part in line.split(","))
+    from models.llm import query_gpus
+
+    for index, used, total in query_gpus("index,memory.used,memory.total"):
         GPU_MEMORY_USED.labels(gpu=index).set(float(used) * 2**20)
         GPU_MEMORY_TOTAL.labels(gpu=index).set(float(total) * 2**20)
 

@@ -86,16 +86,15 @@ class GpuInfo:
     vram_mib: int | None
 
 
-def visible_gpus() -> list[GpuInfo]:
-    """NVIDIA GPUs this process may use, via nvidia-smi (no CUDA import needed)."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return []
+def query_gpus(fields: str) -> list[list[str]]:
+    """One row of `fields` (nvidia-smi --query-gpu names, comma-separated) per NVIDIA GPU;
+    [] when there is no nvidia-smi or it fails. No CUDA import needed."""
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return []
     try:
         out = subprocess.run(
-            [smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+            [smi, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -103,11 +102,14 @@ def visible_gpus() -> list[GpuInfo]:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    gpus = []
-    for line in out.strip().splitlines():
-        name, _, vram = line.partition(",")
-        gpus.append(GpuInfo(name.strip(), int(vram) if vram.strip().isdigit() else None))
-    return gpus
+    return [[part.strip() for part in line.split(",")] for line in out.strip().splitlines()]
+
+
+def visible_gpus() -> list[GpuInfo]:
+    """NVIDIA GPUs this process may use."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return []
+    return [GpuInfo(name, int(vram) if vram.isdigit() else None) for name, vram in query_gpus("name,memory.total")]
 
 
 def build_supports_gpu() -> bool:
