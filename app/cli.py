@@ -244,7 +244,16 @@ def main() -> None:
     from retrieval.server_store import ServerStoreError
     from retrieval.store import StoreBusy
 
-    configure_logging(KuraSettings())
+    from app.settings import SettingsError, load_settings
+
+    try:
+        # Settings first, outside any command: a bad value or config file is one line, exit 2.
+        settings = load_settings()
+        settings.ensure_dirs()
+    except SettingsError as exc:
+        err.print(f"kura: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    configure_logging(settings)
     try:
         app()
     except (StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError) as exc:

@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+import yaml
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -110,8 +111,8 @@ class KuraSettings(BaseSettings):
         config_file = os.environ.get("KURA_CONFIG")
         if config_file:
             if not Path(config_file).is_file():
-                raise FileNotFoundError(
-                    f"KURA_CONFIG points to {config_file}, which does not exist; "
+                raise SettingsError(
+                    f"KURA_CONFIG={config_file!r} does not exist; "
                     "copy kura.example.yaml there or unset KURA_CONFIG"
                 )
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
@@ -149,5 +150,57 @@ class KuraSettings(BaseSettings):
         return self.data_dir / "models"
 
     def ensure_dirs(self) -> None:
-        for path in (self.data_dir, self.store_dir, self.logs_dir, self.model_cache_dir):
-            path.mkdir(parents=True, exist_ok=True)
+        try:
+            for path in (self.data_dir, self.store_dir, self.logs_dir, self.model_cache_dir):
+                path.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".kura-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SettingsError(
+                f"KURA_DATA_DIR={str(self.data_dir)!r} cannot be used: {exc.strerror or exc}; "
+                "point KURA_DATA_DIR to a folder kura may create and write"
+            ) from exc
+
+
+class SettingsError(ValueError):
+    """A setting or the config file is wrong. The message is one line: the setting, the bad
+    value and what to do (the CLI prints it as is, with no traceback)."""
+
+
+def load_settings() -> KuraSettings:
+    """KuraSettings from the environment and KURA_CONFIG, with every way that can fail turned
+    into one SettingsError that names the setting, the value and the fix."""
+    config = os.environ.get("KURA_CONFIG")
+    try:
+        return KuraSettings()
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_explain(error, config) for error in exc.errors())) from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise SettingsError(
+            f"KURA_CONFIG file {config} is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}; "
+            "fix it (see kura.example.yaml) or unset KURA_CONFIG"
+        ) from None
+    except (OSError, TypeError) as exc:
+        raise SettingsError(
+            f"KURA_CONFIG file {config} cannot be read as settings: {exc}; "
+            "it must be a YAML mapping like kura.example.yaml, or unset KURA_CONFIG"
+        ) from None
+
+
+def _explain(error: Any, config: str | None) -> str:
+    """One clause for one pydantic error: where the value came from, what it was, what to do."""
+    name = str(error["loc"][0]) if error.get("loc") else "?"
+    env = f"KURA_{name.upper()}"
+    field = KuraSettings.model_fields.get(name)
+    if env in {key.upper() for key in os.environ}:
+        where = env
+    elif config:
+        where = f"{name} in {config}"
+    else:
+        where = env
+    default = "" if field is None or field.default_factory else f" (default: {field.default!r})"
+    reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}={error.get('input')!r} is invalid: {reason}; set a valid value or remove it{default}"

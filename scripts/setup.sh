@@ -13,9 +13,35 @@ WITH_TEST=0
 say() { printf '\033[1;34m[kura setup]\033[0m %s\n' "$*"; }
 t0=$(date +%s)
 
-# --- 1. System packages (OCR, PDF rasterising, file-type detection; browser for UI tests) ---
-APT_PKGS=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-jpn poppler-utils libmagic1 qpdf)
-[ "$WITH_TEST" = 1 ] && APT_PKGS+=(chromium fonts-ipafont-gothic docker-compose)  # a CJK font for Japanese screenshots
+# --- 1. System packages ---
+# Each "program package" pair: a program that kura (RUNTIME) or its tests (TEST) run, and the
+# Debian package that installs it. tests/test_install_sources.py fails when the code or the
+# tests call a program that is not listed here, so a fresh machine is never missing one.
+RUNTIME_TOOLS=(
+  "tesseract tesseract-ocr"
+  "pdftoppm poppler-utils"
+  "qpdf qpdf"
+)
+TEST_TOOLS=(
+  "img2pdf img2pdf"
+  "chromium chromium"
+  "docker-compose docker-compose"
+  "unshare util-linux"
+  "ip iproute2"
+  "bash bash"
+)
+# Packages that bring data or libraries rather than a program: OCR languages, file-type
+# detection, and a CJK font so the Japanese UI renders in browser screenshots.
+RUNTIME_DATA=(tesseract-ocr-eng tesseract-ocr-jpn libmagic1)
+TEST_DATA=(fonts-ipafont-gothic)
+# Never installed by kura: nvidia-smi comes with a site's GPU driver (GPU code is optional).
+
+APT_PKGS=("${RUNTIME_DATA[@]}")
+for pair in "${RUNTIME_TOOLS[@]}"; do APT_PKGS+=("${pair#* }"); done
+if [ "$WITH_TEST" = 1 ]; then
+  APT_PKGS+=("${TEST_DATA[@]}")
+  for pair in "${TEST_TOOLS[@]}"; do APT_PKGS+=("${pair#* }"); done
+fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +54,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     say "WARNING: missing system packages (${missing[*]}); install them as root: apt-get install ${missing[*]}"
   fi
+else
+  say "system packages present: ${APT_PKGS[*]}"
 fi
 
 # --- 2. Python environment ---
