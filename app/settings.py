@@ -174,6 +174,8 @@ def load_settings() -> KuraSettings:
     config = os.environ.get("KURA_CONFIG")
     try:
         return KuraSettings()
+    except SettingsError:
+        raise
     except ValidationError as exc:
         raise SettingsError("; ".join(_explain(error, config) for error in exc.errors())) from None
     except yaml.YAMLError as exc:
@@ -183,7 +185,7 @@ def load_settings() -> KuraSettings:
             f"KURA_CONFIG file {config} is not valid YAML{line}: {getattr(exc, 'problem', None) or exc}; "
             "fix it (see kura.example.yaml) or unset KURA_CONFIG"
         ) from None
-    except (OSError, TypeError) as exc:
+    except (OSError, TypeError, ValueError) as exc:
         raise SettingsError(
             f"KURA_CONFIG file {config} cannot be read as settings: {exc}; "
             "it must be a YAML mapping like kura.example.yaml, or unset KURA_CONFIG"

@@ -29,6 +29,7 @@ TEST_TOOLS=(
   "unshare util-linux"
   "ip iproute2"
   "bash bash"
+  "dpkg dpkg"
 )
 # Packages that bring data or libraries rather than a program: OCR languages, file-type
 # detection, and a CJK font so the Japanese UI renders in browser screenshots.
