@@ -238,13 +238,12 @@ def serve(
 
 def main() -> None:
     from app.logs import configure_logging
+    from app.settings import SettingsError, load_settings
     from app.users import AccessDenied
     from ingest.errors import DiskFull
     from models.errors import ModelError
     from retrieval.server_store import ServerStoreError
     from retrieval.store import StoreBusy
-
-    from app.settings import SettingsError, load_settings
 
     try:
         # Settings first, outside any command: a bad value or config file is one line, exit 2.
