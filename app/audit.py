@@ -107,7 +107,10 @@ class AuditKeyMissing(RuntimeError):
     """`audit.key` is gone while the log it signs exists: kura writes no entry and answers no
     question until the key is restored, because a new key would silently fork the chain."""
 
-    def __init__(self, key_path: Path, log_path: Path) -> None:
+    def __init__(self, key_path: Path, log_path: Path, log_exists: bool = True) -> None:
+        if not log_exists:
+            super().__init__(f"there is no audit key {key_path} yet: the log {log_path} is empty")
+            return
         super().__init__(
             f"the audit key {key_path} is missing but the audit log {log_path} exists: kura "
             "refuses to write audit entries or answer questions until it is back. Restore it "
@@ -119,14 +122,17 @@ class AuditKeyMissing(RuntimeError):
 
 def _open_private(path: Path, flags: int) -> int:
     fd = os.open(path, flags | os.O_CREAT, _PRIVATE)
-    os.fchmod(fd, _PRIVATE)  # an older file made under a looser umask
+    try:
+        os.fchmod(fd, _PRIVATE)  # an older file made under a looser umask
+    except PermissionError:  # not ours to change; `kura doctor` reports it
+        pass
     return fd
 
 
 class AuditLog:
     def __init__(self, path: Path, key_path: Path | None = None) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.key_path = key_path or path.with_name(path.stem + ".key")
         self.head_path = path.with_name(path.stem + ".head")
         self.anchor_path = path.with_name(path.stem + ".anchor")
@@ -150,7 +156,7 @@ class AuditLog:
             if self.has_history():
                 raise AuditKeyMissing(self.key_path, self.path)
             if not create:
-                raise AuditKeyMissing(self.key_path, self.path)
+                raise AuditKeyMissing(self.key_path, self.path, log_exists=False)
             # Only with the first entry of a new log (the caller holds the writer lock).
             fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE)
             with os.fdopen(fd, "w") as fh:

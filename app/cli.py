@@ -237,15 +237,15 @@ def serve(
 
 
 def main() -> None:
-    from app.audit import AuditKeyMissing
     from app.logs import configure_logging
-    from app.privacy import private_umask
     from app.users import AccessDenied
     from ingest.errors import DiskFull
     from models.errors import ModelError
     from retrieval.server_store import ServerStoreError
     from retrieval.store import StoreBusy
 
+    from app.audit import AuditKeyMissing
+    from app.privacy import private_umask
     from app.settings import SettingsError, load_settings
 
     private_umask()  # before anything is written: files 0600, folders 0700 (app/privacy.py)
@@ -259,7 +259,9 @@ def main() -> None:
     configure_logging(settings)
     try:
         app()
-    except (StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError, AuditKeyMissing) as exc:
+    except (
+        StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError, AuditKeyMissing
+    ) as exc:
         # Errors a user can meet: say what to do, no traceback.
         err.print(f"[red]kura: {exc}[/red]", highlight=False)
         sys.exit(2)

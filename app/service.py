@@ -385,7 +385,9 @@ class KuraService:
                     user.name, messages, self.settings.llm_max_answer_tokens, self.settings.llm_timeout_s
                 )
             except QueueFull as exc:
-                self.audit.append(user=user.name, role=role, action="query", query=question, outcome="refused", reason=str(exc))
+                self.audit.append(
+                    user=user.name, role=role, action="query", query=question, outcome="refused", reason=str(exc)
+                )
                 raise
         # Audited before the model runs: the question and what it was shown are on record even
         # if the reader leaves before the answer is complete.

@@ -149,6 +149,7 @@ class SiemForwarder:
                 self._context.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
         self._cursor: tuple[int, int] | None = None  # (inode, byte offset after delivered)
         self._last_checkpoint = 0.0
+        self._checkpoint_seq = 0
         self._alert: dict[str, Any] | None = None
         self._restart: tuple[int, str] = (0, "")
         self._stop = threading.Event()
@@ -264,8 +265,12 @@ class SiemForwarder:
         last_seq, last_hash = (
             (int(entries[-1]["seq"]), str(entries[-1]["hash"])) if entries else delivered(self.audit)
         )
-        due = time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s
-        if due and last_seq > 0 and last_hash:
+        due = (
+            time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s
+            and last_seq > 0
+            and last_seq != self._checkpoint_seq  # nothing new since the last one: no repeat
+        )
+        if due and last_hash:
             try:
                 point = self.audit.checkpoint(last_seq, last_hash)
                 frames.append(
@@ -277,7 +282,7 @@ class SiemForwarder:
             return 0
         self._deliver(b"".join(frames))
         if due:
-            self._last_checkpoint = time.monotonic()
+            self._last_checkpoint, self._checkpoint_seq = time.monotonic(), last_seq
         if self._alert and not entries:
             self._save(*self._restart)  # the alert is out; nothing on disk to send after it
         self._alert = None

@@ -71,14 +71,19 @@ def test_a_log_that_extends_the_checkpoint_passes(log: AuditLog, tmp_path: Path)
 
 def test_rollback_to_an_earlier_copy_is_reported(log: AuditLog, tmp_path: Path) -> None:
     copies = audit_files(log)  # time T: the intruder copies the log, its head and its key
-    for i in range(3):
+    for i in range(3):  # seq 6-8: three searches to hide
         log.append(user="alice", role="employee", action="search", query=f"secret {i}")
-    point = checkpoint(tmp_path)
-    for name, data in copies.items():  # ... and later puts them back
+    siem_copy = tmp_path / "offsite" / "siem.jsonl"
+    siem_copy.parent.mkdir()
+    assert kura("audit", "export", str(siem_copy)).exit_code == 0  # seq 9 records the export
+    point = checkpoint(tmp_path)  # seq 10
+    for name, data in copies.items():  # ... and later the intruder puts the copies back
         (log.path.parent / name).write_bytes(data)
-    log.append(user="bob", role="employee", action="search")  # the next action
+    log.append(user="bob", role="employee", action="search")  # the next action: a new seq 6
     missed_without_checkpoint()
-    reported_against(point, "rolled back", "seq 6 in the log is not the seq 6", "ends at seq 6 but")
+    reported_against(point, "the log ends at seq 6 but checkpoint.json shows seq 10", "rolled back")
+    # A copy of the entries themselves also shows where the history forks.
+    reported_against(siem_copy, "seq 6 in the log is not the seq 6 that siem.jsonl recorded", "rolled back")
 
 
 def test_truncation_with_an_old_head_is_reported(log: AuditLog, tmp_path: Path) -> None:
@@ -112,7 +117,7 @@ def test_deleted_key_and_a_fresh_start_is_reported(log: AuditLog, tmp_path: Path
     for path in log.path.parent.glob("audit.*"):
         path.unlink()
     fresh = AuditLog(log.path)
-    for i in range(8):  # kura carries on with a new key, a new chain
+    for _ in range(8):  # kura carries on with a new key, a new chain
         fresh.append(user="mallory", role="admin", action="login")
     missed_without_checkpoint()
     reported_against(point, "signed by another audit key", "deleted and replaced")
@@ -170,9 +175,8 @@ def test_missing_key_refuses_questions(service, tmp_path: Path) -> None:
 def test_a_question_refused_because_the_line_is_full_is_logged_without_chunks(
     service, tmp_path: Path
 ) -> None:
-    from models.queue import QueueFull
-
     from app.users import User, local_operator
+    from models.queue import QueueFull
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -247,8 +247,10 @@ def _forward_process(data: Path, rx: Receiver, *extra: str) -> subprocess.Popen:
         KURA_AUDIT_SYSLOG_CA_FILE=str(rx.pki / "ca.pem"),
         KURA_AUDIT_CHECKPOINT_INTERVAL_S="0",
     )
+    # `kura audit forward` without the CLI's start-up imports (qdrant_client: seconds).
+    command = "from app.cli_audit import audit_app; audit_app()"
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "audit", "forward", "--batch", "3", *extra],
+        [sys.executable, "-c", command, "forward", "--batch", "3", *extra],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
