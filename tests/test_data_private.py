@@ -80,7 +80,8 @@ def test_nobody_can_read_what_the_cli_writes_and_looser_modes_are_fixed_at_start
     open_parent: Path,
 ) -> None:
     data = open_parent / "data"
-    data.mkdir(mode=0o755)
+    data.mkdir()
+    data.chmod(0o755)  # explicit: an earlier test in this process may have set kura's umask
     old = data / "audit.jsonl.old"  # left by an older version, world-readable
     old.write_text("every question ever asked\n")
     old.chmod(0o644)
