@@ -172,6 +172,11 @@ class AuditLog:
             self._loaded_key = bytes.fromhex(key)
         return self._loaded_key
 
+    def require_key(self) -> None:
+        """Raise AuditKeyMissing now if an entry could not be written (before doing the work)."""
+        if self.has_history():
+            self._load_key()
+
     @property
     def _key(self) -> bytes:
         return self._loaded_key if self._loaded_key is not None else self._load_key()

@@ -88,6 +88,7 @@ def export(
         err.print(f"[red]unknown format {fmt!r}[/red]; use one of {', '.join(EXPORT_FORMATS)}")
         raise typer.Exit(2)
     log = _log()
+    log.require_key()  # an export that cannot be audited is not made
     try:
         count = log.export(dest, fmt, user=user, action=action, since=since, until=until)
     except ValueError as exc:
