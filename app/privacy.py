@@ -38,7 +38,7 @@ def _walk(root: Path) -> list[tuple[Path, int]]:
             path = Path(folder) / name
             try:
                 mode = path.lstat().st_mode
-            except FileNotFoundError:  # removed while we walked (a rotated log, a temp file)
+            except OSError:  # removed while we walked (a rotated log, a temp file), or unreadable
                 continue
             if not stat.S_ISLNK(mode):
                 found.append((path, mode))

@@ -275,7 +275,10 @@ def test_kura_killed_while_forwarding_resumes_in_order_without_losing_an_entry(
     _append(log, 20, start=150)  # written while no forwarder runs: queued on disk
 
     drained = _forward_process(data, receiver, "--once")
-    output, _ = drained.communicate(timeout=60)
+    try:
+        output, _ = drained.communicate(timeout=60)
+    finally:
+        drained.kill()
     assert drained.returncode == 0, output.decode()
     assert delivered(log)[0] == 170 and queue_depth(log) == 0
     assert_complete_chain(receiver.entries(), 170, log)
