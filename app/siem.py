@@ -189,11 +189,17 @@ class SiemForwarder:
         offset = 0
         if self._cursor and self._cursor[0] == info.st_ino and self._cursor[1] <= info.st_size:
             offset = self._cursor[1]
-        checking = offset == 0 and after > anchor_seq  # a fresh scan: is `after` still there?
-        found_after = not checking
         out: list[dict[str, Any]] = []
-        end = offset
         with path.open("rb") as fh:
+            if offset and after_hash:
+                # The delivered entry must still end right there (its hash is its last field):
+                # a copy put back over the same file is caught on the next poll, not at restart.
+                fh.seek(max(0, offset - len(after_hash) - 4))
+                if after_hash.encode() not in fh.read(len(after_hash) + 4):
+                    offset, self._cursor = 0, None
+            checking = offset == 0 and after > anchor_seq  # a fresh scan: is `after` there?
+            found_after = not checking
+            end = offset
             fh.seek(offset)
             for raw in fh:
                 if not raw.endswith(b"\n"):
