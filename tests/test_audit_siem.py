@@ -308,3 +308,22 @@ def test_a_log_rolled_back_under_the_forwarder_raises_an_alert_at_the_siem(
     problems = " ".join(str(p) for p in log.verify_against(receiver.out))
     assert "two different entries with seq 4" in problems
     assert "seq 4 in the log is not the seq 4" in problems
+
+
+def test_a_receiver_whose_certificate_the_ca_file_does_not_vouch_for_gets_nothing(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    import ssl
+
+    other = tmp_path / "other-ca"
+    other.mkdir()
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=not the SIEM's CA",
+             cwd=other)  # fmt: skip
+    log = AuditLog(tmp_path / "data" / "audit.jsonl")
+    _append(log, 3)
+    wrong_ca = SiemForwarder(log, SyslogTarget("127.0.0.1", receiver.port), ca_file=other / "ca.pem")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        wrong_ca.send_pending()
+    assert queue_depth(log) == 3 and receiver.entries() == []
+    assert _forwarder(log, receiver).send_pending() == 3  # the right CA file: delivered
