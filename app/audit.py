@@ -6,6 +6,14 @@ anyone who can write the file could append a well-formed forged entry. A signed 
 records the newest entry, so deleting entries at the end is detected too. `verify()` reports
 every edited, deleted, reordered, inserted or appended entry by line and sequence number.
 
+The key is what makes the chain mean anything, so kura fails closed on it: once a log exists,
+a missing `audit.key` stops every write (`AuditKeyMissing`, which says how to restore it) and
+a new key is only ever made together with the first entry of a new log. A rollback to an old
+copy, a truncation with an old head, or a wipe leaves a self-consistent chain behind; only an
+anchor kept elsewhere shows it: `checkpoint()` signs (seq, head hash, time) for an auditor or
+the SIEM stream (app/siem.py), and `verify_against(file)` reports any log that does not extend
+it. Every file is created 0600: the log holds every question asked.
+
 Retention never deletes silently: `archive(before=...)` moves the oldest entries into a signed
 segment under `audit-archive/` (the segment's signature holds its last hash) and the live log
 continues from it (`<log>.anchor`), so `verify(include_archive=True)` checks the whole history.
@@ -24,6 +32,7 @@ import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import threading
@@ -36,6 +45,10 @@ from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
+CHECKPOINT_KIND = "kura-audit-checkpoint"
+_PRIVATE = 0o600  # every file of the log: it holds every question and answer
+
+log = logging.getLogger(__name__)
 EXPORT_FORMATS = ("jsonl", "csv")
 _CORE = ("seq", "time", "user", "role", "action")
 _READABLE = ("query", "answer", "documents", "chunks")
@@ -90,30 +103,88 @@ class ArchivedSegment:
     last_hash: str
 
 
+class AuditKeyMissing(RuntimeError):
+    """`audit.key` is gone while the log it signs exists: kura writes no entry and answers no
+    question until the key is restored, because a new key would silently fork the chain."""
+
+    def __init__(self, key_path: Path, log_path: Path, log_exists: bool = True) -> None:
+        if not log_exists:
+            super().__init__(f"there is no audit key {key_path} yet: the log {log_path} is empty")
+            return
+        super().__init__(
+            f"the audit key {key_path} is missing but the audit log {log_path} exists: kura "
+            "refuses to write audit entries or answer questions until it is back. Restore it "
+            f"from your newest backup (cp BACKUP/{key_path.name} {key_path}; chmod 600 it), "
+            "then run `kura audit verify`. Do not create a new key: every earlier entry would "
+            "stop verifying."
+        )
+
+
+def _open_private(path: Path, flags: int) -> int:
+    fd = os.open(path, flags | os.O_CREAT, _PRIVATE)
+    try:
+        os.fchmod(fd, _PRIVATE)  # an older file made under a looser umask
+    except PermissionError:  # not ours to change; `kura doctor` reports it
+        pass
+    return fd
+
+
 class AuditLog:
     def __init__(self, path: Path, key_path: Path | None = None) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.key_path = key_path or path.with_name(path.stem + ".key")
         self.head_path = path.with_name(path.stem + ".head")
         self.anchor_path = path.with_name(path.stem + ".anchor")
         self.archive_dir = path.parent / f"{path.stem}-archive"
         self._lock_path = path.with_name(path.stem + ".lock")
-        self._key = self._load_key()
+        self._loaded_key: bytes | None = None
         self._lock = threading.Lock()
 
     # --- keys and signatures ---------------------------------------------------------------
-    def _load_key(self) -> bytes:
+    def has_history(self) -> bool:
+        """Whether any trace of a log exists: entries, a head, an anchor or an archive."""
+        return (
+            (self.path.exists() and self.path.stat().st_size > 0)
+            or self.head_path.exists()
+            or self.anchor_path.exists()
+            or bool(self.segments())
+        )
+
+    def _load_key(self, create: bool = False) -> bytes:
         if not self.key_path.exists():
-            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            if self.has_history():
+                raise AuditKeyMissing(self.key_path, self.path)
+            if not create:
+                raise AuditKeyMissing(self.key_path, self.path, log_exists=False)
+            # Only with the first entry of a new log (the caller holds the writer lock).
+            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
-        key = self.key_path.read_text().strip()
-        if len(key) < 32:
-            raise ValueError(
-                f"{self.key_path} is not a valid audit key; restore it from the backup"
-            )
-        return bytes.fromhex(key)
+            log.warning("created a new audit key %s for a new audit log", self.key_path)
+            self._loaded_key = None
+        if self._loaded_key is None:
+            key = self.key_path.read_text().strip()
+            if len(key) < 32:
+                raise ValueError(
+                    f"{self.key_path} is not a valid audit key; restore it from the backup"
+                )
+            self._loaded_key = bytes.fromhex(key)
+        return self._loaded_key
+
+    def require_key(self) -> None:
+        """Raise AuditKeyMissing now if an entry could not be written (before doing the work)."""
+        if self.has_history():
+            self._load_key()
+
+    @property
+    def _key(self) -> bytes:
+        return self._loaded_key if self._loaded_key is not None else self._load_key()
+
+    @property
+    def key_id(self) -> str:
+        """A short public fingerprint of the key: a checkpoint names the key that signed it."""
+        return hashlib.sha256(b"kura-audit-key-id:" + self._key).hexdigest()[:16]
 
     def _chain_hash(self, previous: str, entry: dict[str, Any]) -> str:
         body = {k: v for k, v in entry.items() if k != "hash"}
@@ -135,7 +206,7 @@ class AuditLog:
     @staticmethod
     def _write_json_atomic(path: Path, record: dict[str, Any]) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
+        with os.fdopen(_open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
             json.dump(record, fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -153,7 +224,7 @@ class AuditLog:
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """One writer at a time, across threads and processes (the UI and the CLI share the log)."""
-        with self._lock, self._lock_path.open("a") as lock:
+        with self._lock, os.fdopen(_open_private(self._lock_path, os.O_WRONLY), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -191,6 +262,7 @@ class AuditLog:
 
     def append(self, *, user: str, role: str, action: str, **fields: Any) -> dict[str, Any]:
         with self._exclusive():
+            self._load_key(create=True)  # raises AuditKeyMissing: fail closed, never re-key
             seq, last_hash = self._last()
             entry: dict[str, Any] = {
                 "seq": seq + 1,
@@ -203,7 +275,8 @@ class AuditLog:
             }
             entry["hash"] = self._chain_hash(last_hash, entry)
             line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
-            with self.path.open("a", encoding="utf-8") as fh:
+            fd = _open_private(self.path, os.O_WRONLY | os.O_APPEND)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -333,6 +406,20 @@ class AuditLog:
     def verify(self, include_archive: bool = False) -> list[ChainProblem]:
         """Every break in the chain, by file and 1-based entry number; [] when intact."""
         problems: list[ChainProblem] = []
+        if not self.key_path.exists():
+            if self.has_history():  # nothing can be checked without it, and nothing written
+                return [ChainProblem(0, str(AuditKeyMissing(self.key_path, self.path)), "key")]
+            return []  # a new installation: no key, no log
+        if not self.has_history():
+            # A key is only made with a log's first entry: a key without any log is a wipe.
+            return [
+                ChainProblem(
+                    0,
+                    f"the log is empty or missing but {self.key_path.name} shows that one "
+                    "existed: the audit log, its head and archive were deleted (wiped)",
+                    "live log",
+                )
+            ]
         if include_archive:
             problems += self._verify_archive()
         anchor = self._read_json(self.anchor_path)
@@ -394,6 +481,146 @@ class AuditLog:
             )
         return problems
 
+    # --- anchors outside the machine ---------------------------------------------------------
+    def checkpoint(self, seq: int | None = None, head: str | None = None) -> dict[str, Any]:
+        """A signed (seq, head hash, time) for an auditor or the SIEM to keep elsewhere: later,
+        `verify_against` reports any log that does not extend it. Default: the newest entry."""
+        if seq is None or head is None:
+            with self._exclusive():
+                seq, head = self._last()
+        return self._sign(
+            {
+                "kind": CHECKPOINT_KIND,
+                "seq": seq,
+                "hash": head,
+                "time": _now_iso(),
+                "key_id": self.key_id,
+            }
+        )
+
+    def _recorded_hashes(self) -> dict[int, str]:
+        """seq -> hash of every entry still on disk (live log and archive), unreadable lines
+        skipped (plain verify reports those)."""
+        hashes: dict[int, str] = {}
+        for path in [*self.segments(), self.path]:
+            for line in self._lines(path):
+                try:
+                    entry = json.loads(line)
+                    hashes[int(entry["seq"])] = str(entry["hash"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return hashes
+
+    def verify_against(self, reference: Path) -> list[ChainProblem]:
+        """Whether this log extends what `reference` recorded: a checkpoint (`kura audit
+        checkpoint`), a `kura audit export`, or the SIEM's file of forwarded entries. Reports a
+        rollback, a truncation, a wipe and a replaced key, each in words; [] when it extends it."""
+        checkpoints, entries = read_references(reference)
+        where = reference.name
+        problems: list[ChainProblem] = []
+        recorded: dict[int, str] = {}
+
+        def note(seq: int, digest: str) -> None:
+            if recorded.setdefault(seq, digest) != digest:
+                problems.append(
+                    ChainProblem(
+                        0,
+                        f"{where} holds two different entries with seq {seq}: the log was "
+                        f"rolled back and rewritten after seq {seq} had left the machine",
+                        where,
+                    )
+                )
+
+        for entry in entries:
+            note(int(entry["seq"]), str(entry["hash"]))
+        has_key = self.key_path.exists()
+        for point in checkpoints:
+            if has_key and not self._signed_ok(point):
+                if point.get("key_id") != self.key_id:
+                    problems.append(
+                        ChainProblem(
+                            0,
+                            f"the checkpoint at seq {point.get('seq')} was signed by another "
+                            f"audit key (key id {point.get('key_id')}, now {self.key_id}): "
+                            f"{self.key_path.name} was deleted and replaced since then",
+                            where,
+                        )
+                    )
+                else:
+                    problems.append(
+                        ChainProblem(
+                            0,
+                            f"the checkpoint at seq {point.get('seq')} is not signed by this "
+                            "log's key: it was altered or forged, so it proves nothing",
+                            where,
+                        )
+                    )
+                    continue
+            note(int(point["seq"]), str(point["hash"]))
+        if not has_key:
+            problems.append(
+                ChainProblem(
+                    0,
+                    str(AuditKeyMissing(self.key_path, self.path))
+                    if self.has_history()
+                    else f"{self.key_path.name} and the log are both gone although {where} "
+                    "shows a log existed",
+                    "key",
+                )
+            )
+        if not recorded:
+            return problems
+        top = max(recorded)
+        on_disk = self._recorded_hashes()
+        if not on_disk:
+            if top > 0:
+                problems.append(
+                    ChainProblem(
+                        0,
+                        f"the audit log is empty or missing, but {where} shows entries up to "
+                        f"seq {top}: the log was wiped",
+                        "live log",
+                    )
+                )
+            return problems
+        last = max(on_disk)
+        anchor_seq = self._anchor()[0] if not self.segments() else 0
+        diverged = next(
+            (q for q in sorted(recorded) if q in on_disk and on_disk[q] != recorded[q]), None
+        )
+        removed = [q for q in sorted(recorded) if anchor_seq < q <= last and q not in on_disk]
+        if diverged is not None:
+            problems.append(
+                ChainProblem(
+                    0,
+                    f"seq {diverged} in the log is not the seq {diverged} that {where} recorded "
+                    f"(hash {on_disk[diverged][:12]}…, recorded {recorded[diverged][:12]}…): "
+                    f"the log was rolled back to an earlier copy and continued, or rewritten "
+                    f"from seq {diverged} on",
+                    "live log",
+                )
+            )
+        if removed:
+            problems.append(
+                ChainProblem(
+                    0,
+                    f"seq {removed[0]} ({len(removed)} entries recorded in {where}) is in "
+                    "neither the live log nor the archive: entries were removed",
+                    "live log",
+                )
+            )
+        if last < top:
+            problems.append(
+                ChainProblem(
+                    0,
+                    f"the log ends at seq {last} but {where} shows seq {top} was written: "
+                    f"{top - last} entries are missing from the end (truncated, or rolled back "
+                    "to an earlier copy with its old head)",
+                    "live log",
+                )
+            )
+        return problems
+
     # --- retention -------------------------------------------------------------------------
     def archive(self, before: str | date | datetime) -> ArchivedSegment | None:
         """Move entries older than `before` to a signed segment; the live log continues from it."""
@@ -410,12 +637,12 @@ class AuditLog:
                 return None
             archived, kept = lines[:count], lines[count:]
             first, last = json.loads(archived[0]), json.loads(archived[-1])
-            self.archive_dir.mkdir(parents=True, exist_ok=True)
+            self.archive_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             segment = (
                 self.archive_dir / f"{self.path.stem}-{first['seq']:010d}-{last['seq']:010d}.jsonl"
             )
             data = "".join(archived).encode("utf-8")
-            with segment.open("wb") as fh:
+            with os.fdopen(_open_private(segment, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -434,7 +661,7 @@ class AuditLog:
                 ),
             )
             tmp = self.path.with_name(self.path.name + ".tmp")
-            with tmp.open("w", encoding="utf-8") as fh:
+            with os.fdopen(_open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
                 fh.write("".join(kept))
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -512,3 +739,41 @@ def read_export(path: Path) -> list[dict[str, Any]]:
             entry["prev"], entry["hash"] = row["prev"], row["hash"]
             entries.append(entry)
     return entries
+
+
+def read_references(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(checkpoints, entries) found in a checkpoint file, a `kura audit export` (JSON Lines or
+    CSV), or a SIEM's file of forwarded syslog lines (the JSON after the syslog header)."""
+    if path.suffix.lower() == ".csv":
+        return [], read_export(path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        whole = json.loads(text)
+        found = [whole] if isinstance(whole, dict) else []
+    except ValueError:
+        found = []
+        decoder = json.JSONDecoder()
+        for line in text.splitlines():
+            start = line.find("{")
+            if start < 0:
+                continue
+            try:
+                obj, _ = decoder.raw_decode(line, start)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                found.append(obj)
+    checkpoints = [o for o in found if o.get("kind") == CHECKPOINT_KIND]
+    entries = [
+        o
+        for o in found
+        if o.get("kind") != CHECKPOINT_KIND
+        and isinstance(o.get("seq"), int)
+        and isinstance(o.get("hash"), str)
+    ]
+    if not checkpoints and not entries:
+        raise ValueError(
+            f"{path} holds no kura audit checkpoint or entry; give the output of "
+            "`kura audit checkpoint`, a `kura audit export`, or the SIEM's file of kura entries"
+        )
+    return checkpoints, entries

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.privacy import make_private
 from retrieval.store import EdgeStore, SparseVec, StoredChunk, copy_keeping_holes
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def backup_service(service: KuraService, dest: Path) -> BackupSummary:
             f"{dest} is inside the data directory {settings.data_dir}; back up somewhere else "
             f"(or under {settings.data_dir / BACKUPS_DIR})"
         )
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(mode=0o700, parents=True, exist_ok=True)
     store = service.store
 
     def copy_databases() -> None:
@@ -135,6 +136,7 @@ def backup_service(service: KuraService, dest: Path) -> BackupSummary:
     files = _files(dest)
     lines = [f"{_sha256(p)}  {p.relative_to(dest).as_posix()}\n" for p in files]
     (dest / CHECKSUMS).write_text("".join(lines))
+    make_private(dest)  # a backup holds every document and question: owner only, 0700/0600
     return BackupSummary(
         files=len(files), bytes=sum(p.stat().st_blocks * 512 for p in files), chunks=chunks
     )
@@ -198,6 +200,7 @@ def restore_backup(src: Path, settings: KuraSettings) -> int:
         restored += len(_files(settings.store_dir))
     if (src / "points.jsonl").is_file():
         restored += _load_points(src / "points.jsonl", settings, int(meta["dense_size"]))
+    make_private(data)  # copies keep the backup's modes; the data directory stays private
     return restored
 
 

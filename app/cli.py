@@ -237,7 +237,9 @@ def serve(
 
 
 def main() -> None:
+    from app.audit import AuditKeyMissing
     from app.logs import configure_logging
+    from app.privacy import private_umask
     from app.settings import SettingsError, load_settings
     from app.users import AccessDenied
     from ingest.errors import DiskFull
@@ -245,6 +247,7 @@ def main() -> None:
     from retrieval.server_store import ServerStoreError
     from retrieval.store import StoreBusy
 
+    private_umask()  # before anything is written: files 0600, folders 0700 (app/privacy.py)
     try:
         # Settings first, outside any command: a bad value or config file is one line, exit 2.
         settings = load_settings()
@@ -255,7 +258,9 @@ def main() -> None:
     configure_logging(settings)
     try:
         app()
-    except (StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError) as exc:
+    except (
+        StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError, AuditKeyMissing
+    ) as exc:
         # Errors a user can meet: say what to do, no traceback.
         err.print(f"[red]kura: {exc}[/red]", highlight=False)
         sys.exit(2)

@@ -1,4 +1,5 @@
-"""`kura audit ...`: verify the chain, export for review, stream to a SIEM, archive old entries.
+"""`kura audit ...`: verify the chain (also against a checkpoint or a SIEM's copy), print a
+signed checkpoint, export for review, forward or stream to a SIEM, archive old entries.
 
 These read the log file directly (no store, no models), so they work while the UI runs.
 """
@@ -32,14 +33,30 @@ def _operator_entry(log: AuditLog, action: str, **fields: object) -> None:
 @audit_app.command("verify")
 def verify(
     archive: Annotated[bool, typer.Option(help="also check the archived segments")] = True,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="a checkpoint (`kura audit checkpoint`) or the SIEM's copy of the entries: "
+            "report a rollback, truncation, wipe or replaced key",
+        ),
+    ] = None,
 ) -> None:
     """Check the chain; exit 1 and name each altered entry (file and line) if it was changed."""
     log = _log()
     problems = log.verify(include_archive=archive)
+    if against is not None:
+        if not against.is_file():
+            err.print(f"[red]{against} does not exist[/red]; give a checkpoint or SIEM export file")
+            raise typer.Exit(2)
+        seen = {str(p) for p in problems}
+        problems += [p for p in log.verify_against(against) if str(p) not in seen]
     if not problems:
         live = sum(1 for _ in log.entries())
         console.print(
             f"audit log intact: {live} live entries, {len(log.segments())} archived segments"
+            + (f"; it extends {against}" if against is not None else ""),
+            highlight=False,
         )
         return
     for problem in problems:
@@ -71,6 +88,7 @@ def export(
         err.print(f"[red]unknown format {fmt!r}[/red]; use one of {', '.join(EXPORT_FORMATS)}")
         raise typer.Exit(2)
     log = _log()
+    log.require_key()  # an export that cannot be audited is not made
     try:
         count = log.export(dest, fmt, user=user, action=action, since=since, until=until)
     except ValueError as exc:
@@ -137,3 +155,42 @@ def archive(
         last_seq=segment.last_seq,
     )
     console.print(f"archived entries {segment.first_seq}-{segment.last_seq} to {segment.path}")
+
+
+@audit_app.command("checkpoint")
+def checkpoint(
+    out: Annotated[Path | None, typer.Option("--out", help="also write it to this file")] = None,
+) -> None:
+    """Print a signed checkpoint (seq, head hash, time) to keep off this machine; later,
+    `kura audit verify --against FILE` reports any log that does not extend it."""
+    log = _log()
+    _operator_entry(log, "audit_checkpoint")
+    text = json.dumps(log.checkpoint())
+    sys.stdout.write(text + "\n")
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+
+
+@audit_app.command("forward")
+def forward(
+    once: Annotated[bool, typer.Option(help="deliver what is pending, then exit")] = False,
+    batch: Annotated[int, typer.Option(help="entries per connection")] = 500,
+) -> None:
+    """Forward the log to the SIEM at KURA_AUDIT_SYSLOG (syslog over TLS, at least once).
+    `kura serve` does this by itself; run this where no server runs, or to drain the queue."""
+    from app.siem import SiemForwarder, queue_depth
+
+    log = _log()
+    forwarder = SiemForwarder.from_settings(KuraSettings(), log, batch=batch)
+    try:
+        forwarder.run(once=once)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        err.print(
+            f"[red]SIEM {forwarder.target} not reached: {exc}[/red]; "
+            f"{queue_depth(log)} entries stay queued on disk and go out on the next try",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    console.print(f"{queue_depth(log)} audit entries wait for {forwarder.target}", highlight=False)

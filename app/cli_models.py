@@ -148,6 +148,9 @@ def run_checks(settings: KuraSettings) -> list[Check]:
     checks.append(_disk(settings))
     checks += _tesseract(settings)
     checks.append(_network(settings))
+    checks.append(_data_dir_private(settings))
+    checks.append(_audit_key(settings))
+    checks.append(_siem_queue(settings))
     return checks
 
 
@@ -315,6 +318,52 @@ def _disk(settings: KuraSettings) -> Check:
             "WARN", "disk", text, "less than 5 GiB free: plan more space before large ingests"
         )
     return Check("OK", "disk", text)
+
+
+def _data_dir_private(settings: KuraSettings) -> Check:
+    from app.privacy import exposed
+
+    loose = exposed(settings.data_dir)
+    if loose:
+        shown = ", ".join(str(p) for p in loose[:5]) + (f" and {len(loose) - 5} more" if len(loose) > 5 else "")
+        return Check(
+            "FAIL",
+            "data privacy",
+            f"{len(loose)} paths other accounts can read or write: {shown}",
+            f"chmod -R go-rwx {settings.data_dir} (kura does it at start when it owns the files)",
+        )
+    return Check("OK", "data privacy", f"{settings.data_dir} is readable by its owner only")
+
+
+def _audit_key(settings: KuraSettings) -> Check:
+    from app.audit import AuditLog
+
+    audit = AuditLog(settings.audit_path)
+    if audit.key_path.exists():
+        return Check("OK", "audit key", f"{audit.key_path} present; `kura audit checkpoint` anchors it")
+    if audit.has_history():
+        return Check(
+            "FAIL",
+            "audit key",
+            f"{audit.key_path} is missing but the audit log exists: kura refuses questions",
+            f"restore {audit.key_path.name} from the newest backup into {settings.data_dir}",
+        )
+    return Check("OK", "audit key", "no audit log yet (the key is made with its first entry)")
+
+
+def _siem_queue(settings: KuraSettings) -> Check:
+    if not settings.audit_syslog:
+        return Check(
+            "OK", "SIEM", "audit entries are not forwarded (set KURA_AUDIT_SYSLOG=host:port to do so)"
+        )
+    from app.audit import AuditLog
+    from app.siem import queue_depth
+
+    depth = queue_depth(AuditLog(settings.audit_path))
+    text = f"{depth} audit entries wait to be acknowledged by {settings.audit_syslog}"
+    if depth:
+        return Check("WARN", "SIEM", text, "check that the SIEM is reachable and that `kura serve` runs")
+    return Check("OK", "SIEM", text)
 
 
 def _tesseract(settings: KuraSettings) -> list[Check]:

@@ -79,6 +79,9 @@ GPU_MEMORY_USED = Gauge(
 GPU_MEMORY_TOTAL = Gauge(
     "kura_gpu_memory_total_bytes", "GPU memory size (nvidia-smi), per GPU", ["gpu"]
 )
+AUDIT_SIEM_QUEUE = Gauge(
+    "kura_audit_siem_queue", "Audit entries written but not yet acknowledged by the SIEM"
+)
 
 log = logging.getLogger(__name__)
 _readers: list[Callable[[], None]] = []
@@ -104,6 +107,10 @@ def watch_service(service: KuraService) -> None:
             STORE_DOCUMENTS.set(len(loaded["manifest"].documents()))
         if "llm_queue" in loaded:
             QUEUE_WAITING.set(loaded["llm_queue"].waiting())
+        if alive.settings.audit_syslog:
+            from app.siem import queue_depth
+
+            AUDIT_SIEM_QUEUE.set(queue_depth(alive.audit))
 
     _readers.append(read)
 

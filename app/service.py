@@ -29,6 +29,7 @@ from app.audit import AuditLog, ChainProblem
 from app.backup import BackupError, BackupSummary, backup_service
 from app.feedback import Feedback, FeedbackBook
 from app.settings import KuraSettings
+from app.siem import start_forwarding
 from app.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, check_group_name
 from ingest.errors import DiskFull
 from ingest.manifest import DocumentRecord, FileRecord, Manifest
@@ -43,7 +44,7 @@ from models.prompts import (
     fallback_standalone,
     question_language,
 )
-from models.queue import LLMQueue
+from models.queue import LLMQueue, QueueFull
 from models.registry import ModelEntry, ModelRegistry, resolve_embedder_path, resolve_llm_path
 from retrieval.context import ContextPassage, RelevanceFloor, above_floor, assemble_context
 from retrieval.rerank import Reranker
@@ -135,6 +136,7 @@ class KuraService:
         self.settings = settings or KuraSettings()
         self.settings.ensure_dirs()
         self.audit = AuditLog(self.settings.audit_path)
+        self.siem = start_forwarding(self.settings, self.audit)  # None unless KURA_AUDIT_SYSLOG
         self._init_lock = threading.Lock()
         metrics.watch_service(self)
         if self.settings.metrics_port is not None:  # the UI process, a worker: whoever serves
@@ -373,17 +375,36 @@ class KuraService:
         budget = self.settings.llm_context_tokens - self.settings.llm_max_answer_tokens - 256
         context = assemble_context(passages, budget, self.settings.context_passages)
         role = ADMIN if as_admin else EMPLOYEE
+        stream = None
+        if context:  # a place in the model's line first: a refused question was shown nothing
+            messages = build_messages(
+                standalone, [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context]
+            )
+            try:
+                stream = self.llm_queue.submit(
+                    user.name, messages, self.settings.llm_max_answer_tokens, self.settings.llm_timeout_s
+                )
+            except QueueFull as exc:
+                self.audit.append(
+                    user=user.name, role=role, action="query", query=question, outcome="refused", reason=str(exc)
+                )
+                raise
         # Audited before the model runs: the question and what it was shown are on record even
         # if the reader leaves before the answer is complete.
-        self.audit.append(
-            user=user.name,
-            role=role,
-            action="query",
-            query=question,
-            standalone=standalone,
-            chunks=[cid for c in context for cid in c.chunk_ids],
-            documents=sorted({c.passage.doc_id for c in context}),
-        )
+        try:
+            self.audit.append(
+                user=user.name,
+                role=role,
+                action="query",
+                query=question,
+                standalone=standalone,
+                chunks=[cid for c in context for cid in c.chunk_ids],
+                documents=sorted({c.passage.doc_id for c in context}),
+            )
+        except BaseException:  # not on record (e.g. AuditKeyMissing): not answered either
+            if stream is not None:
+                stream.close()
+            raise
 
         def record(answer: Answer) -> None:
             metrics.record_answer(answer)
@@ -410,12 +431,6 @@ class KuraService:
         if not context:
             metrics.REFUSALS.inc()
             return Answer(question, [], None, _on_done=record, standalone_question=standalone)
-        messages = build_messages(
-            standalone, [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context]
-        )
-        stream = self.llm_queue.submit(
-            user.name, messages, self.settings.llm_max_answer_tokens, self.settings.llm_timeout_s
-        )
         return Answer(question, context, stream, _on_done=record, standalone_question=standalone)
 
     def documents(self, user: User) -> list[DocumentRecord]:

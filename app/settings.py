@@ -86,10 +86,28 @@ class KuraSettings(BaseSettings):
     ui_language: str = "en"  # en | ja
     ui_idle_minutes: int = 30  # a browser session idle this long is signed out
 
+    # Audit forwarding to a SIEM (app/siem.py): syslog RFC 5424 over TLS (RFC 5425), at least once.
+    audit_syslog: str | None = None  # host:port of the SIEM's syslog-over-TLS receiver; None: off
+    audit_syslog_tls: bool = True  # False only for a receiver on the same host or a trusted link
+    audit_syslog_ca_file: Path | None = None  # CA of the receiver's certificate (default: system CAs)
+    audit_syslog_server_name: str | None = None  # name in the receiver's certificate (default: host)
+    audit_syslog_cert_file: Path | None = None  # client certificate, if the receiver asks for one
+    audit_syslog_key_file: Path | None = None  # its private key
+    audit_checkpoint_interval_s: float = 300.0  # a signed checkpoint goes out in the stream this often
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
         return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    @field_validator("audit_syslog")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"audit_syslog must be host:port (e.g. siem.example:6514), not {value!r}")
+        return value or None
 
     @field_validator("ui_language")
     @classmethod
@@ -150,12 +168,16 @@ class KuraSettings(BaseSettings):
         return self.data_dir / "models"
 
     def ensure_dirs(self) -> None:
+        from app.privacy import make_private, private_umask
+
+        private_umask()  # every kura process passes here: the UI, the CLI, the workers
         try:
             for path in (self.data_dir, self.store_dir, self.logs_dir, self.model_cache_dir):
-                path.mkdir(parents=True, exist_ok=True)
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
             probe = self.data_dir / ".kura-write-test"
             probe.write_bytes(b"")
             probe.unlink()
+            make_private(self.data_dir)  # what an older version, a copy or a restore left open
         except OSError as exc:
             raise SettingsError(
                 f"KURA_DATA_DIR={str(self.data_dir)!r} cannot be used: {exc.strerror or exc}; "

@@ -30,11 +30,15 @@ TEST_TOOLS=(
   "ip iproute2"
   "bash bash"
   "dpkg dpkg"
+  "rsyslogd rsyslog"
+  "openssl openssl"
+  "runuser util-linux"
 )
 # Packages that bring data or libraries rather than a program: OCR languages, file-type
-# detection, and a CJK font so the Japanese UI renders in browser screenshots.
+# detection, a CJK font so the Japanese UI renders in browser screenshots, and rsyslog's TLS
+# module (the tests' SIEM receiver speaks syslog over TLS).
 RUNTIME_DATA=(tesseract-ocr-eng tesseract-ocr-jpn libmagic1)
-TEST_DATA=(fonts-ipafont-gothic)
+TEST_DATA=(fonts-ipafont-gothic rsyslog-gnutls)
 # Never installed by kura: nvidia-smi comes with a site's GPU driver (GPU code is optional).
 
 APT_PKGS=("${RUNTIME_DATA[@]}")
