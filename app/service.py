@@ -314,8 +314,8 @@ class KuraService:
 
     @cached_property
     def accounts(self) -> Accounts:
-        """Local user accounts and sessions (app/accounts.py), audited into the same log."""
-        return Accounts(self.settings.users_path, audit=self.audit)
+        """User accounts (local, LDAP, OIDC) and sessions (app/accounts.py), audited into the same log."""
+        return Accounts.from_settings(self.settings, audit=self.audit)
 
     def _denied(self, user: User, role: str, action: str, **fields: Any) -> None:
         """Raise AccessDenied for a missing role, after auditing the attempt."""
