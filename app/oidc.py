@@ -149,7 +149,7 @@ class OidcClient:
     def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
             with self._session() as session:
-                response = session.get(url, timeout=self.timeout_s)
+                response = session.get(url, timeout=self.timeout_s, withhold_token=True)
                 response.raise_for_status()
                 data = response.json()
         except requests.exceptions.SSLError as exc:
@@ -157,7 +157,7 @@ class OidcClient:
                 f"the provider's certificate at {url} is not trusted ({exc}); set KURA_OIDC_CA_FILE "
                 "to the CA that signed it"
             ) from exc
-        except (requests.RequestException, ValueError) as exc:
+        except (requests.RequestException, ValueError, AuthlibBaseError) as exc:
             raise OidcError(f"the provider's {what} at {url} cannot be read ({exc}); check KURA_OIDC_ISSUER") from exc
         if not isinstance(data, dict):
             raise OidcError(f"the provider's {what} at {url} is not a JSON object; check KURA_OIDC_ISSUER")
