@@ -33,6 +33,7 @@ TEST_TOOLS=(
   "ldapadd ldap-utils"
   "ldapmodify ldap-utils"
   "node nodejs"
+  "dpkg dpkg"
 )
 # Packages that bring data or libraries rather than a program: OCR languages, file-type
 # detection, and a CJK font so the Japanese UI renders in browser screenshots.

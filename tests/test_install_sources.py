@@ -114,7 +114,7 @@ def test_every_program_the_code_or_tests_run_is_installed_by_setup() -> None:
     called = programs_called()
     # The scan itself must see the programs we know are called, or it proves nothing.
     assert {"tesseract", "img2pdf", "qpdf"} <= set(called), sorted(called)
-    unlisted = {name: sorted(files) for name, files in called.items() if name not in listed | SITE_PROVIDED}
+    unlisted = {name: sorted(files) for name, files in called.items() if name not in set(listed) | SITE_PROVIDED}
     assert not unlisted, f"programs run but not installed by scripts/setup.sh (add 'program package'): {unlisted}"
 
 
