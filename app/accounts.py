@@ -700,6 +700,16 @@ class Accounts:
             )
         return User(name, roles, effective)
 
+    def sign_in_identity(self, name: str, source: str, external_id: str, directory_groups: Iterable[str]) -> User:
+        """A sign-in the identity provider vouched for (OIDC): refresh the account from the
+        claims, refuse it if an admin disabled it, audit the login."""
+        user = self.apply_identity(name, source, external_id, directory_groups, by="identity-provider")
+        if self.is_disabled(user.name):
+            self._audit(user.name, "login_failed", reason="disabled", source=source)
+            raise AccountDisabled(f"the account {user.name!r} is disabled; ask an admin to enable it")
+        self._audit(user.name, "login", role=",".join(sorted(user.roles)), source=source)
+        return user
+
     def sync_directory(self, *, by: str = "local-operator") -> list[tuple[str, str]]:
         """Read every LDAP account again from the directory: new roles and groups apply at
         once; a person the directory no longer finds is disabled (sessions end). Returns

@@ -9,17 +9,21 @@ tests/oidc_provider/, pinned by its package-lock.json); nothing is downloaded he
 from __future__ import annotations
 
 import datetime
+import html
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -286,3 +290,27 @@ class OidcProvider:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.log.close()
+
+
+def sign_in_at_provider(
+    authorize_url: str, login: str, redirect_prefix: str = "http://127.0.0.1:8501/"
+) -> dict[str, str]:
+    """What a person does in the browser: the provider's login form, then its consent page.
+    Returns the query parameters the provider sends back to kura's callback (under
+    `redirect_prefix`), without calling it."""
+    browser = requests.Session()
+    url, method, data = authorize_url, "GET", None
+    for _ in range(12):
+        response = browser.request(method, url, data=data, allow_redirects=False, timeout=10)
+        if response.is_redirect:
+            url = urljoin(url, response.headers["location"])
+            if url.startswith(redirect_prefix):
+                return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+            method, data = "GET", None
+            continue
+        assert response.status_code == 200, response.text[:500]
+        action = html.unescape(re.search(r'<form[^>]*action="([^"]+)"', response.text).group(1))
+        prompt = re.search(r'name="prompt" value="(\w+)"', response.text).group(1)
+        url, method = urljoin(url, action), "POST"
+        data = {"prompt": prompt, "login": login, "password": "any"} if prompt == "login" else {"prompt": prompt}
+    raise AssertionError("the provider never redirected back to kura")

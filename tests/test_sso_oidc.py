@@ -6,22 +6,19 @@ expiry and the ID token's signature. Each refusal says what was wrong."""
 from __future__ import annotations
 
 import base64
-import html
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 from app.accounts import AccountConflict, Accounts
 from app.audit import AuditLog
 from app.group_map import GroupMap
 from app.oidc import OidcClient, OidcError
-from tests.sso_servers import OidcProvider, free_port
+from tests.sso_servers import OidcProvider, free_port, sign_in_at_provider
 
 REDIRECT = "http://127.0.0.1:8501/auth/oidc/callback"
 CLIENTS = [
@@ -51,27 +48,6 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]
 def client_for(provider: OidcProvider, client_id: str = "kura", **options) -> OidcClient:  # noqa: ANN003
     secret = next((c.get("client_secret") for c in CLIENTS if c["client_id"] == client_id), None)
     return OidcClient(provider.issuer, client_id, secret, roles_claim="roles", **options)
-
-
-def sign_in_at_provider(authorize_url: str, login: str) -> dict[str, str]:
-    """What a person does in the browser: the provider's login form, then its consent page.
-    Returns the query parameters the provider sends back to kura's callback."""
-    browser = requests.Session()
-    url, method, data = authorize_url, "GET", None
-    for _ in range(12):
-        response = browser.request(method, url, data=data, allow_redirects=False, timeout=10)
-        if response.is_redirect:
-            url = urljoin(url, response.headers["location"])
-            if url.startswith(REDIRECT):
-                return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-            method, data = "GET", None
-            continue
-        assert response.status_code == 200, response.text[:500]
-        action = html.unescape(re.search(r'<form[^>]*action="([^"]+)"', response.text).group(1))
-        prompt = re.search(r'name="prompt" value="(\w+)"', response.text).group(1)
-        url, method = urljoin(url, action), "POST"
-        data = {"prompt": prompt, "login": login, "password": "any"} if prompt == "login" else {"prompt": prompt}
-    raise AssertionError("the provider never redirected back to kura")
 
 
 def signed_in_tokens(client: OidcClient, login: str = "alice"):  # noqa: ANN201
