@@ -20,6 +20,7 @@ Usage:
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -308,7 +309,7 @@ class Accounts:
             raise UnknownUser(f"no user {name!r}; list users with `kura users list`")
         return self._info(row)
 
-    def list_info(self) -> list[AccountInfo]:
+    def list_info(self) -> builtins.list[AccountInfo]:
         """Every account with its source, synced groups and last sync (the Users page)."""
         with self._lock:
             self._db.row_factory = sqlite3.Row
@@ -710,14 +711,14 @@ class Accounts:
         self._audit(user.name, "login", role=",".join(sorted(user.roles)), source=source)
         return user
 
-    def sync_directory(self, *, by: str = "local-operator") -> list[tuple[str, str]]:
+    def sync_directory(self, *, by: str = "local-operator") -> builtins.list[tuple[str, str]]:
         """Read every LDAP account again from the directory: new roles and groups apply at
         once; a person the directory no longer finds is disabled (sessions end). Returns
         (name, what happened) per account. Raises DirectoryUnavailable, having changed only
         the accounts read before the outage (each change audited)."""
         if self.directory is None:
             raise ValueError("no directory is configured: set KURA_LDAP_URL (README 'Company sign-in')")
-        results: list[tuple[str, str]] = []
+        results: builtins.list[tuple[str, str]] = []
         for info in self.list_info():
             if info.source != LDAP:
                 continue
