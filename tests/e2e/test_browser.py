@@ -208,6 +208,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     log_in(page, server, "boss")
     go(page, "Upload")
     page.get_by_label("Folder name under the data directory").fill("policies")
+    page.get_by_text("Everyone with a kura account").click()  # who may read: a deliberate choice
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(folder))
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length === 2", polling=100
