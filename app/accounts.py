@@ -92,6 +92,10 @@ class SessionExpired(Exception):
     """The session token is unknown, expired, or its user was disabled or deleted: log in again."""
 
 
+class SessionIdle(SessionExpired):
+    """The session saw no activity for longer than the idle limit."""
+
+
 class UnknownUser(LookupError):
     """No account with this name."""
 
@@ -790,7 +794,7 @@ class Accounts:
         last_seen = session["last_seen"] or session["created"]
         if self.idle_seconds is not None and now - last_seen > self.idle_seconds:
             self.close_session(token)
-            raise SessionExpired(
+            raise SessionIdle(
                 f"this session was idle since {_when(last_seen)} and ended: log in again"
             )
         with self._lock:

@@ -47,6 +47,17 @@ _TEXT: dict[str, tuple[str, str]] = {
         "(または `kura users add`)を実行し、"
         "最初の管理者を作成してください。",
     ),
+    "login.directory_down": (
+        "The company directory cannot be reached, so directory accounts cannot sign in right now. "
+        "Try again later; local accounts still work.",
+        "社内ディレクトリに接続できないため、ディレクトリのアカウントは今ログインできません。"
+        "しばらくしてから再度お試しください(ローカルアカウントは使えます)。",
+    ),
+    "login.conflict": (
+        "This name belongs to another kura account. Ask an admin.",
+        "この名前は別の kura アカウントで使われています。管理者に連絡してください。",
+    ),
+    "login.sso": ("Sign in with {provider}", "{provider} でログイン"),
     "logout": ("Sign out", "ログアウト"),
     "signed_in_as": ("Signed in as **{name}** ({roles})", "**{name}** としてログイン中({roles})"),
     "pw.title": ("Choose a new password", "新しいパスワードを設定"),
@@ -335,6 +346,18 @@ _TEXT: dict[str, tuple[str, str]] = {
     "users.col.roles": ("Roles", "ロール"),
     "users.col.groups": ("Groups", "グループ"),
     "users.col.status": ("Status", "状態"),
+    "users.col.source": ("Source", "提供元"),
+    "users.col.synced": ("Groups from the directory", "ディレクトリのグループ"),
+    "users.col.extra": ("Extra groups (local)", "追加グループ(ローカル)"),
+    "users.col.last_synced": ("Last synced", "最終同期"),
+    "users.directory_managed": (
+        "{name} is a {source} account: roles and groups come from the directory and are read again "
+        "at every sign-in and `kura users sync`. Extra groups below are added on top and audited.",
+        "{name} は {source} アカウントです。ロールとグループはディレクトリから取得され、ログインと "
+        "`kura users sync` のたびに更新されます。下の追加グループはその上に加えられ、監査ログに残ります。",
+    ),
+    "users.extra_groups": ("Extra groups (comma-separated)", "追加グループ(カンマ区切り)"),
+    "users.save_extra": ("Save extra groups", "追加グループを保存"),
     "system.documents": ("Documents", "文書"),
     "system.chunks": ("Chunks", "チャンク"),
     "system.store": ("Store", "ストア"),

@@ -5,14 +5,16 @@ The cookie `kura_session` holds the session token (the server keeps only its sha
 HttpOnly (no script can read it), SameSite=Lax (sent on the provider's redirect back, not on
 cross-site requests), and Secure when the request came over HTTPS. A Streamlit run cannot set
 a cookie itself, so a password sign-in hands its fresh session to `/signin/complete` through a
-one-time code (one use, 60 seconds) and the browser is sent there; the page then finds the
-cookie in `st.context.cookies` on every load, which is why a reload or a second tab stays in.
+one-time code (one use, 60 seconds) that the signed-in page fetches as an invisible same-origin
+image (no page reload); later loads find the cookie in `st.context.cookies`, which is why a
+reload or a second tab stays signed in.
 
-Routes (all GET; each answers with a redirect or a short page that says what went wrong):
-    /signin/complete?code=…        set the cookie of a password sign-in, then go to /
-    /signin/oidc                   start "Sign in with <provider>": redirect to the provider
-    /signin/oidc/callback          the provider's answer: check it, open a session, set the cookie
-    /signout                       clear the cookie (the page already ended the sessions)
+Routes (all GET; each answers with a redirect, or 204 for `pixel=1`, or a short page that says
+what went wrong):
+    /signin/complete?code=…[&pixel=1]  set the cookie of a password sign-in
+    /signin/oidc                       start "Sign in with <provider>": redirect to the provider
+    /signin/oidc/callback              the provider's answer: check it, open a session, set the cookie
+    /signout[?pixel=1]                 end the cookie's sessions (if still open) and clear the cookie
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ class SignInHandoffs:
 HANDOFFS = SignInHandoffs()  # one server process, one set of codes
 
 
+def pixel(url: str) -> str:
+    """HTML for an invisible same-origin request to `url` (a kura route given `pixel=1`): how a
+    Streamlit page makes the browser store or drop the HttpOnly cookie without a reload."""
+    full = f"{url}{'&' if '?' in url else '?'}pixel=1"
+    return f'<img src="{html.escape(full)}" alt="" width="1" height="1" style="display:none">'
+
+
 def redirect_browser(url: str) -> None:
     """From a Streamlit run: send this tab's browser to `url` (a kura route). This is the
     message `st.login` uses; without a running script (tests) it does nothing."""
@@ -99,6 +108,12 @@ def _problem(message: str, status: int = 400) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
+def _done(request: Request) -> Response:
+    if request.query_params.get("pixel") == "1":
+        return Response(status_code=204)
+    return RedirectResponse("/", status_code=303)
+
+
 def signin_routes(settings, accounts: Callable[[], Accounts]) -> list[Route]:  # noqa: ANN001
     """The routes for `settings` (KuraSettings). `accounts` returns the server's one Accounts
     (called per request, so the routes are built before the service starts)."""
@@ -113,7 +128,7 @@ def signin_routes(settings, accounts: Callable[[], Accounts]) -> list[Route]:  #
             await run_in_threadpool(accounts().user_for_session, token)
         except SessionExpired as exc:
             return _problem(str(exc))
-        response = RedirectResponse("/", status_code=303)
+        response = _done(request)
         set_session_cookie(response, request, token, max_age_s)
         return response
 
@@ -149,7 +164,7 @@ def signin_routes(settings, accounts: Callable[[], Accounts]) -> list[Route]:  #
         token = request.cookies.get(COOKIE)
         if token:  # normally already ended by the page; this also covers a direct visit
             await run_in_threadpool(accounts().sign_out, token)
-        response = RedirectResponse("/", status_code=303)
+        response = _done(request)
         secure = request.url.scheme == "https"
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=secure)
         return response

@@ -71,6 +71,10 @@ def test_a_password_sign_in_becomes_an_httponly_samesite_cookie_once(accounts: A
     again = client.get(f"/signin/complete?code={code}")  # the code is used up
     assert again.status_code == 400 and "unknown, used" in again.text and "set-cookie" not in again.headers
 
+    # What the signed-in page does: an invisible same-origin image, answered without a body.
+    silent = client.get(f"/signin/complete?code={HANDOFFS.issue(token)}&pixel=1")
+    assert silent.status_code == 204 and cookie_header(silent).startswith(f"{COOKIE}={token};")
+
     over_https = client_for(accounts, tmp_path, base="https://kura.example.test")
     secure = cookie_header(over_https.get(f"/signin/complete?code={HANDOFFS.issue(token)}"))
     assert "secure" in {part.strip().lower() for part in secure.split(";")}

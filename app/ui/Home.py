@@ -51,6 +51,9 @@ def login_page() -> None:
             st.error(problem)
         else:
             st.rerun()
+    provider = session.settings().oidc_name if session.settings().oidc_issuer else None
+    if provider and st.button(tr("login.sso", provider=provider), key="login_sso"):
+        session.sign_in_with_provider()
 
 
 def change_password_page() -> None:
