@@ -351,10 +351,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "users.col.extra": ("Extra groups (local)", "追加グループ(ローカル)"),
     "users.col.last_synced": ("Last synced", "最終同期"),
     "users.directory_managed": (
-        "{name} is a {source} account: roles and groups come from the directory and are read again "
-        "at every sign-in and `kura users sync`. Extra groups below are added on top and audited.",
-        "{name} は {source} アカウントです。ロールとグループはディレクトリから取得され、ログインと "
-        "`kura users sync` のたびに更新されます。下の追加グループはその上に加えられ、監査ログに残ります。",
+        "{name} is a {source} account: roles, groups and password come from the directory; roles and "
+        "groups are read again at every sign-in (LDAP accounts also by `kura users sync`). Extra "
+        "groups below are added on top and audited.",
+        "{name} は {source} アカウントです。ロール・グループ・パスワードはディレクトリが管理し、"
+        "ロールとグループはログインのたびに更新されます(LDAP アカウントは `kura users sync` でも)。"
+        "下の追加グループはその上に加えられ、監査ログに残ります。",
     ),
     "users.extra_groups": ("Extra groups (comma-separated)", "追加グループ(カンマ区切り)"),
     "users.save_extra": ("Save extra groups", "追加グループを保存"),

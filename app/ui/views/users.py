@@ -96,8 +96,9 @@ if users:
                 accounts.unlock(chosen, by=admin.name)
                 st.success(tr("users.saved"))
     with col3:
-        new_password = st.text_input(tr("users.reset"), type="password", key=f"reset_{chosen}")
-        if st.button(tr("users.reset"), key="reset_user") and new_password:
-            with session.shown_errors():
-                accounts.set_password(chosen, new_password, must_change=True, by=admin.name)
-                st.success(tr("users.saved"))
+        if info.source == "local":  # a directory account's password is the directory's
+            new_password = st.text_input(tr("users.reset"), type="password", key=f"reset_{chosen}")
+            if st.button(tr("users.reset"), key="reset_user") and new_password:
+                with session.shown_errors():
+                    accounts.set_password(chosen, new_password, must_change=True, by=admin.name)
+                    st.success(tr("users.saved"))
