@@ -664,7 +664,10 @@ class Accounts:
         now = self._clock()
         with self._lock:
             row = self._row(name)
-        if row is not None and (row["source"] != source or (row["external_id"] or external_id) != external_id):
+        # An OIDC subject never changes; an LDAP DN does when a person moves to another OU, and the
+        # name attribute (unique in the directory) is what identifies them there.
+        other_person = source == OIDC and row is not None and row["external_id"] not in (None, external_id)
+        if row is not None and (row["source"] != source or other_person):
             self._audit(name, "login_failed", reason="identity_conflict", source=source, existing=row["source"])
             raise AccountConflict(
                 f"the name {name!r} belongs to another kura account ({row['source']}); ask an admin to "
@@ -688,8 +691,10 @@ class Accounts:
         effective = tuple(sorted({*synced, *extra}))
         with self._lock:
             self._db.execute(
-                "UPDATE users SET roles = ?, groups_ = ?, synced_groups = ?, last_synced = ? WHERE name = ?",
-                (json.dumps(sorted(roles)), json.dumps(list(effective)), json.dumps(list(synced)), now, name),
+                "UPDATE users SET roles = ?, groups_ = ?, synced_groups = ?, last_synced = ?, external_id = ?"
+                " WHERE name = ?",
+                (json.dumps(sorted(roles)), json.dumps(list(effective)), json.dumps(list(synced)), now,
+                 external_id, name),
             )
         if roles != old_roles or synced != old_synced:
             self._audit(

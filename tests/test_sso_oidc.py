@@ -162,3 +162,14 @@ def test_doctor_checks_the_provider(provider: OidcProvider, tmp_path: Path) -> N
     assert ok.status == "OK" and "signing key" in ok.detail
     down = check(f"http://127.0.0.1:{free_port()}")
     assert down.status == "FAIL" and "cannot be read" in down.detail
+
+
+def test_another_subject_with_the_same_user_name_is_refused(provider: OidcProvider, tmp_path: Path) -> None:
+    accounts = Accounts(tmp_path / "users.sqlite3", group_map=MAPPING)
+    client = client_for(provider)
+    alice = client.finish(sign_in_at_provider(client.begin(REDIRECT), "alice"))
+    accounts.sign_in_identity(alice.name, "oidc", alice.external_id, alice.groups)
+    # Someone whose provider account also says preferred_username=alice, but another subject.
+    with pytest.raises(AccountConflict, match="another kura account"):
+        accounts.sign_in_identity("alice", "oidc", f"{provider.issuer}|someone-else", alice.groups)
+    assert accounts.sign_in_identity(alice.name, "oidc", alice.external_id, alice.groups).name == "alice"
