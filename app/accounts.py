@@ -114,6 +114,11 @@ class AccountConflict(LoginFailed):
     another person): kura refuses rather than let one take over the other."""
 
 
+class NotMapped(LoginFailed):
+    """The directory vouched for the person, but the mapping gives them no kura role (or their
+    name is not a valid kura user name): no access, and an existing account is disabled."""
+
+
 class ManagedByDirectory(ValueError):
     """A directory account's password, roles or groups are the directory's, not kura's."""
 
@@ -658,9 +663,16 @@ class Accounts:
             check_user_name(name)
             roles, synced = self.group_map.apply(directory_groups)
         except (ValueError, NoRoleMapped) as exc:
-            self._audit(name if _USER_NAME.match(name or "") else repr(name), "login_failed",
-                        reason="directory_mapping", detail=str(exc))
-            raise AccountConflict(f"kura cannot take this {source.upper()} account: {exc}") from None
+            known = _USER_NAME.match(name or "") is not None
+            self._audit(name if known else repr(name), "login_failed", reason="directory_mapping", detail=str(exc))
+            with self._lock:
+                row = self._row(name) if known else None
+            if row is not None and row["source"] == source and not row["disabled"]:
+                # Left every group that gives a role: the old roles must not live on in a session.
+                self._update(name, "UPDATE users SET disabled = 1, last_synced = ? WHERE name = ?", (self._clock(),))
+                self._end_sessions(name)
+                self._audit(by, "user_change", change="disable", target=name, reason="no kura role in the directory")
+            raise NotMapped(f"kura cannot take this {source.upper()} account: {exc}") from None
         now = self._clock()
         with self._lock:
             row = self._row(name)
@@ -744,6 +756,9 @@ class Accounts:
                 continue
             try:
                 user = self.apply_identity(name, LDAP, entry.dn, entry.groups, by=by)
+            except NotMapped:
+                results.append((name, "disabled: no directory group gives a kura role"))
+                continue
             except AccountConflict as exc:
                 results.append((name, f"not synced: {exc}"))
                 continue

@@ -57,6 +57,11 @@ _TEXT: dict[str, tuple[str, str]] = {
         "This name belongs to another kura account. Ask an admin.",
         "この名前は別の kura アカウントで使われています。管理者に連絡してください。",
     ),
+    "login.not_mapped": (
+        "Your directory account has no kura role (none of your groups is mapped). Ask an admin.",
+        "ディレクトリのアカウントに kura のロールがありません(どのグループも対応付けられていません)。"
+        "管理者に連絡してください。",
+    ),
     "login.sso": ("Sign in with {provider}", "{provider} でログイン"),
     "logout": ("Sign out", "ログアウト"),
     "signed_in_as": ("Signed in as **{name}** ({roles})", "**{name}** としてログイン中({roles})"),

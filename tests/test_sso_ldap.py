@@ -18,6 +18,7 @@ from app.accounts import (
     DirectoryDown,
     LoginFailed,
     ManagedByDirectory,
+    NotMapped,
     SessionExpired,
 )
 from app.audit import AuditLog
@@ -199,6 +200,17 @@ def test_sync_disables_a_person_the_directory_no_longer_finds(
     assert any(
         e.get("change") == "disable" and e.get("target") == "dave" for e in audit_entries(settings)
     )
+
+
+def test_a_person_who_leaves_every_role_group_loses_access_at_once(accounts: Accounts, slapd: Slapd) -> None:
+    eve = accounts.authenticate("eve", PEOPLE["eve"][0])
+    token = accounts.open_session(eve)
+    slapd.move_member("eve", "staff", None)  # staff was eve's only group that gives a role
+    assert dict(accounts.sync_directory())["eve"] == "disabled: no directory group gives a kura role"
+    with pytest.raises(SessionExpired):
+        accounts.user_for_session(token)
+    with pytest.raises(NotMapped, match="gives a kura role"):
+        accounts.authenticate("eve", PEOPLE["eve"][0])
 
 
 def test_directory_groups_are_not_edited_by_hand_only_an_audited_extra(

@@ -22,6 +22,7 @@ from app.accounts import (
     Accounts,
     DirectoryDown,
     LoginFailed,
+    NotMapped,
     SessionExpired,
     SessionIdle,
 )
@@ -122,6 +123,8 @@ def sign_in(name: str, password: str) -> str | None:
         return tr("login.directory_down")
     except AccountConflict:
         return tr("login.conflict")
+    except NotMapped:
+        return tr("login.not_mapped")
     except LoginFailed:
         return tr("login.failed")
     token = accounts().open_session(user)
