@@ -176,16 +176,28 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Cancelled: nothing was saved and no permission changed.",
         "取り消しました。何も保存されず、権限も変更されていません。",
     ),
-    "upload.col.file": ("File", "ファイル"),
-    "upload.col.now": ("Readable now by", "現在の閲覧グループ"),
-    "upload.col.after": ("Readable after by", "変更後の閲覧グループ"),
-    "upload.col.copy_of": ("Same content as the upload", "同じ内容のアップロード"),
+    "upload.change_line": (
+        "**{file}**: readable now by {now}; after this upload by {after}{upload}",
+        "**{file}**: 現在の閲覧グループ {now}、このアップロード後は {after}{upload}",
+    ),
+    "upload.copy_line": (
+        "**{file}** (readable by {now}) has the same content as the uploaded {upload}, which would "
+        "be readable by {after}",
+        "**{file}**(閲覧グループ {now})は、アップロードする {upload} と同じ内容です。"
+        "アップロード後は {after} が閲覧できます",
+    ),
     "upload.skipped": (
         "Skipped {n} hidden or system files (not saved, not ingested):",
         "隠しファイル・システムファイル {n} 件をスキップしました(保存も取り込みもしていません):",
     ),
     "upload.dir": ("Choose a folder", "フォルダーを選択"),
     "upload.files": ("…or single files", "…または個別のファイル"),
+    "upload.hint": (
+        "Drop a folder or files on the boxes above, or press Upload to choose them; "
+        "at most {mb} MB per file. Hidden and system files are skipped.",
+        "上の枠にフォルダーやファイルをドロップするか、「Upload」を押して選択してください。"
+        "1ファイル {mb} MB まで。隠しファイルとシステムファイルはスキップされます。",
+    ),
     "upload.start": ("Save and ingest", "保存して取り込む"),
     "upload.nothing": (
         "Choose a folder or files first.",
@@ -381,9 +393,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "audit.col.documents": ("Documents", "文書"),
     "audit.col.entry": ("Entry", "エントリ"),
     "audit.col.problem": ("Problem", "問題"),
-    "audit.doc.file": ("File", "ファイル"),
     "audit.doc.groups": ("Readable by", "閲覧グループ"),
-    "audit.doc.id": ("Document ID", "文書 ID"),
     "audit.doc.gone": ("(deleted since)", "(その後削除)"),
     "audit.cited": ("Cited in the answer", "回答で引用された箇所"),
     # errors

@@ -8,9 +8,10 @@ What this module fixes, wherever `kura serve` is started from:
 - security headers on every response, and websocket messages that no kura page needs
   (`clear_cache`, `set_run_on_save`, `load_git_info`) dropped before Streamlit sees them.
 
-Extension point: other doors add Starlette routes and middleware here, not by editing this file:
-    app = build_app(settings, extra_routes=[Mount("/api", api_app)], extra_middleware=[...])
-Route handlers reach the service with `app.runtime.current_service()` at request time.
+Extension point: another door (the HTTP API, sign-in routes) adds one line to `door_routes` or
+`door_middleware` below; tests may also pass `extra_routes` / `extra_middleware` to build_app.
+Route handlers reach the service with `app.runtime.current_service()` at request time; they
+run in this process, beside the UI, and get the security headers like every response.
 
 Usage:
     serve(KuraSettings(), host="127.0.0.1", port=8501)   # blocks; what `kura serve` calls
@@ -203,21 +204,37 @@ def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
     return lifespan
 
 
+def door_routes(settings: KuraSettings) -> list[BaseRoute]:
+    """The HTTP routes served beside the UI, before its catch-all page route. One line per door:
+        routes.append(Mount("/api", api_app(settings)))      # the HTTP API
+        routes.extend(sign_in_routes(settings))               # /auth/... (OIDC, cookies)
+    Paths under /_stcore/, /media/, /component/ and /static/ belong to Streamlit."""
+    routes: list[BaseRoute] = []
+    return routes
+
+
+def door_middleware(settings: KuraSettings) -> list[Middleware]:
+    """Middleware for every request, inside the security headers (e.g. a sign-in cookie check)."""
+    middleware: list[Middleware] = []
+    return middleware
+
+
 def build_app(
     settings: KuraSettings,
     extra_routes: Sequence[BaseRoute] = (),
     extra_middleware: Sequence[Middleware] = (),
 ) -> st.App:
-    """The kura server as an ASGI app. `extra_routes` (e.g. `Mount("/api", fastapi_app)`,
-    `/auth/...` routes) are served beside the UI and take priority over the UI's catch-all;
-    `extra_middleware` runs inside the security headers, so its responses get them too."""
+    """The kura server as an ASGI app: the UI, the doors' routes (door_routes, then
+    `extra_routes`), which take priority over the UI's catch-all page route, and middleware
+    inside the security headers, so every response gets them."""
     return st.App(
         HOME,
         lifespan=service_lifespan(settings),
-        routes=list(extra_routes),
+        routes=[*door_routes(settings), *extra_routes],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BackMessageFilter),
+            *door_middleware(settings),
             *extra_middleware,
         ],
     )

@@ -88,19 +88,18 @@ with session.shown_errors():
     names = service.audited_documents(user, [d for e in detailed for d in e.get("documents") or []])
 
 
-def document_rows(doc_ids: list[str]) -> list[dict[str, str]]:
-    """Each document id as the files and groups it has now (or a note that it was deleted)."""
-    rows = []
+def document_lines(doc_ids: list[str]) -> str:
+    """Each document id as the files and groups it has now (or a note that it was deleted), as
+    a Markdown list with every path escaped."""
+    lines = []
     for doc_id in doc_ids:
         files = names.get(doc_id) or []
-        rows.append(
-            {
-                tr("audit.doc.file"): "\n".join(f.path for f in files) or tr("audit.doc.gone"),
-                tr("audit.doc.groups"): ", ".join(sorted({g for f in files for g in f.groups})),
-                tr("audit.doc.id"): doc_id[:12],
-            }
+        groups = ", ".join(sorted({g for f in files for g in f.groups}))
+        where = "; ".join(safe_text.text(f.path) for f in files) or tr("audit.doc.gone")
+        lines.append(
+            f"- {where} · {tr('audit.doc.groups')}: {safe_text.text(groups or '–')} · `{doc_id[:12]}`"
         )
-    return rows
+    return "\n".join(lines)
 
 
 for e in detailed:
@@ -113,7 +112,7 @@ for e in detailed:
             st.markdown(f"**{tr('audit.answer')}**")
             st.text(e.get("answer", ""))
         st.markdown(f"**{tr('audit.documents')}**")
-        st.dataframe(document_rows(list(e.get("documents") or [])), hide_index=True, width="stretch")
+        st.markdown(document_lines(list(e.get("documents") or [])))
         if e.get("cited"):
             st.markdown(f"**{tr('audit.cited')}**")
             st.text("\n".join(str(c) for c in e["cited"]))

@@ -113,6 +113,8 @@ directory = st.file_uploader(
     tr("upload.dir"), accept_multiple_files="directory", key=f"upload_dir_{round_}"
 )
 files = st.file_uploader(tr("upload.files"), accept_multiple_files=True, key=f"upload_files_{round_}")
+# The uploader's own words ("Upload", "per file") are Streamlit's and stay English: say it here.
+st.caption(tr("upload.hint", mb=int(service.settings.max_file_mb)))
 
 if st.button(tr("upload.start"), type="primary", key="upload_start", disabled=PENDING in st.session_state):
     with session.shown_errors():
@@ -151,18 +153,18 @@ if st.button(tr("upload.start"), type="primary", key="upload_start", disabled=PE
 if PENDING in st.session_state:
     pending = st.session_state[PENDING]
     st.warning(tr("upload.relabel", n=len(pending["changes"]), folder=pending["folder"]))
-    st.dataframe(
-        [
-            {
-                tr("upload.col.file"): name,
-                tr("upload.col.now"): ", ".join(current),
-                tr("upload.col.after"): ", ".join(new),
-                tr("upload.col.copy_of"): copy,
-            }
+    st.markdown(
+        "\n".join(
+            "- "
+            + tr(
+                "upload.change_line" if not copy else "upload.copy_line",
+                file=name,
+                now=", ".join(current),
+                after=", ".join(new),
+                upload=copy,
+            )
             for name, current, new, copy in pending["changes"]
-        ],
-        hide_index=True,
-        width="stretch",
+        )
     )
     yes, no, _ = st.columns([2, 1, 3])
     if yes.button(tr("upload.relabel.confirm"), type="primary", key="upload_confirm"):
