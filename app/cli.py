@@ -225,15 +225,7 @@ def serve(
     sys.stdout.flush()
     # The server runs in this process (no child): signals from a terminal, systemd or a
     # container runtime reach it directly, and stopping `kura serve` leaves nothing behind.
-    run_server(settings, host, port, extra_routes=_signin_routes(settings))
-
-
-def _signin_routes(settings: KuraSettings) -> list:
-    """The session-cookie and OpenID Connect routes (app/signin.py) on the server's Accounts."""
-    from app.runtime import current_service
-    from app.signin import signin_routes
-
-    return signin_routes(settings, lambda: current_service().accounts)
+    run_server(settings, host, port)
 
 
 def main() -> None:

@@ -209,7 +209,10 @@ def door_routes(settings: KuraSettings) -> list[BaseRoute]:
         routes.append(Mount("/api", api_app(settings)))      # the HTTP API
         routes.extend(sign_in_routes(settings))               # /auth/... (OIDC, cookies)
     Paths under /_stcore/, /media/, /component/ and /static/ belong to Streamlit."""
+    from app.signin import signin_routes
+
     routes: list[BaseRoute] = []
+    routes.extend(signin_routes(settings, lambda: runtime.current_service().accounts))  # sign-in, cookie
     return routes
 
 

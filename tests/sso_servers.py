@@ -249,14 +249,14 @@ class OidcProvider:
     """panva/oidc-provider (certified OpenID provider) on http://127.0.0.1:PORT, with the
     clients and accounts given. Accounts sign in through the provider's own login form."""
 
-    def __init__(self, folder: Path, clients: list[dict], accounts: dict[str, dict]) -> None:
+    def __init__(self, folder: Path, clients: list[dict], accounts: dict[str, dict], port: int | None = None) -> None:
         node = need_program(shutil.which("node"), "node")
         if not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
             message = f"{OIDC_DIR}/node_modules is missing; run scripts/setup.sh --test (npm ci there)"
             if os.environ.get("CI"):
                 pytest.fail(message)
             pytest.skip(message)
-        self.port = free_port()
+        self.port = port or free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         config = folder / "oidc-config.json"
         config.write_text(

@@ -10,83 +10,62 @@ page says where each account comes from.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, shot, wait_idle
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, kura_server, wait_idle
 from tests.sso_servers import OidcProvider, free_port
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
 BOSS_PASSWORD = "Maple-harbor-77"
 PROVIDER_NAME = "Example SSO"
+SHOTS = REPO / "artifacts" / "screenshots"
+
+
+def shot(page, name: str) -> None:  # noqa: ANN001
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
 def kura(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`kura serve` configured for the provider, which knows kura's callback on its port."""
+    """`kura serve` configured for the provider; the provider, started next on the port kura
+    was told, knows kura's callback URL (kura reads the provider only at the first sign-in)."""
     from app.accounts import Accounts
 
     root = tmp_path_factory.mktemp("sso-e2e")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    provider = OidcProvider(
-        root,
-        [{"client_id": "kura", "token_endpoint_auth_method": "none", "redirect_uris": [f"{url}/signin/oidc/callback"]}],
-        {"alice": {"groups": ["HR", "staff"], "email": "alice@example.com"}},
-    )
     data = root / "kura-data"
     data.mkdir()
     accounts = Accounts(data / "users.sqlite3")
     accounts.add("boss", BOSS_PASSWORD, ["admin", "employee"])
     accounts.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
-    env.update(
-        KURA_DATA_DIR=str(data),
-        KURA_OIDC_ISSUER=provider.issuer,
-        KURA_OIDC_CLIENT_ID="kura",
-        KURA_OIDC_NAME=PROVIDER_NAME,
-        KURA_DIRECTORY_GROUP_MAP=json.dumps({"HR": "hr"}),
-        KURA_DIRECTORY_ROLE_MAP=json.dumps({"staff": "employee"}),
-        OMP_WAIT_POLICY="PASSIVE",
-    )
-    log_path = root / "server.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--host", "127.0.0.1"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("kura serve did not start: " + log_path.read_text()[-2000:]) from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
+    provider_port = free_port()
+    env = {
+        "KURA_OIDC_ISSUER": f"http://127.0.0.1:{provider_port}",
+        "KURA_OIDC_CLIENT_ID": "kura",
+        "KURA_OIDC_NAME": PROVIDER_NAME,
+        "KURA_DIRECTORY_GROUP_MAP": json.dumps({"HR": "hr"}),
+        "KURA_DIRECTORY_ROLE_MAP": json.dumps({"staff": "employee"}),
+    }
+    with kura_server(data, env, log=root / "server.log") as url:
+        kura_client = {
+            "client_id": "kura",
+            "token_endpoint_auth_method": "none",
+            "redirect_uris": [f"{url}/signin/oidc/callback"],
+        }
+        provider = OidcProvider(
+            root,
+            [kura_client],
+            {"alice": {"groups": ["HR", "staff"], "email": "alice@example.com"}},
+            port=provider_port,
+        )
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        provider.stop()
-        server_log = log_path.read_text()
-        assert "Traceback" not in server_log, server_log[-3000:]
+            yield url
+        finally:
+            provider.stop()
 
 
 @pytest.fixture(scope="module")
