@@ -252,6 +252,7 @@ PAGES = ("/", "/login", "/ask", "/upload", "/documents", "/users", "/system", "/
 # Every HTTP route kura serves; the API and sign-in routes added through app/server.py's
 # extension point belong in this list too.
 ROUTES = ("/_stcore/health", "/_stcore/host-config", "/favicon.png", "/no-such-page", "/_stcore/no-such-route")
+ROUTES += ("/signin/complete?code=unknown", "/signin/oidc", "/signin/oidc/callback", "/signout")  # app/signin.py
 
 
 @pytest.mark.parametrize("path", PAGES + ROUTES)
