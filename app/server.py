@@ -75,6 +75,7 @@ def streamlit_options(settings: KuraSettings, host: str, port: int) -> dict[str,
         "server.port": port,
         "server.headless": True,
         "server.runOnSave": False,
+        "server.allowRunOnSave": False,  # and no browser may turn it on
         "server.fileWatcherType": "none",
         "server.enableXsrfProtection": True,
         "server.enableCORS": True,

@@ -16,7 +16,8 @@ def test_kura_streamlit_settings_follow_kura_settings(settings):
     options = streamlit_options(settings, "127.0.0.1", 8600)
     assert options["server.maxUploadSize"] == 7 and options["server.port"] == 8600
     assert options["client.toolbarMode"] == "viewer" and options["client.showErrorDetails"] == "none"
-    assert options["server.runOnSave"] is False and options["server.fileWatcherType"] == "none"
+    assert options["server.runOnSave"] is False and options["server.allowRunOnSave"] is False
+    assert options["server.fileWatcherType"] == "none"
     assert options["server.enableXsrfProtection"] is True and options["browser.gatherUsageStats"] is False
 
 

@@ -144,7 +144,9 @@ def sign_in(page, url: str, name: str, lang: str = "en") -> None:
 
 
 def go(page, link: str, heading: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
+    """Open a page from the sidebar (a user with one page has no sidebar navigation)."""
+    if page.get_by_test_id("stSidebarNav").count():
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
     page.get_by_role("heading", name=heading, exact=True).first.wait_for()
     wait_idle(page)
 
@@ -158,7 +160,7 @@ def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> N
     elif readers == "groups":
         page.get_by_text("Only members of the groups below").click()
         wait_idle(page)
-        page.get_by_label("Groups (comma-separated)").fill(groups)
+        page.get_by_role("textbox", name="Groups (comma-separated)").fill(groups)
     wait_idle(page)
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(source))
     page.wait_for_function(
@@ -278,7 +280,13 @@ def test_a_static_asset_carries_the_headers_too(server, rec):
     with urllib.request.urlopen(asset) as response:
         assert response.headers.get("content-security-policy") and response.headers.get("x-content-type-options")
     assert rec.outside(url) == []
-    shot(rec.page, "en-signed-out-login")
+    # The viewer toolbar: no Deploy button, and the menu has no developer options.
+    assert rec.page.get_by_text("Deploy", exact=True).count() == 0
+    rec.page.get_by_test_id("stMainMenuButton").click()
+    rec.page.get_by_test_id("stMainMenuPopover").wait_for()
+    menu = rec.page.get_by_test_id("stMainMenuPopover").inner_text()
+    assert "Clear cache" not in menu and "Developer" not in menu, menu
+    rec.page.keyboard.press("Escape")
 
 
 # --- upload: nothing is published by accident --------------------------------------------------
@@ -297,7 +305,7 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     # The HR folder for the hr group; hidden and system files are skipped and listed.
     page.get_by_text("Only members of the groups below").click()
     wait_idle(page)
-    page.get_by_label("Groups (comma-separated)").fill("hr")
+    page.get_by_role("textbox", name="Groups (comma-separated)").fill("hr")
     page.get_by_role("button", name="Save and ingest").click()
     page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
     wait_idle(page)
