@@ -170,6 +170,18 @@ def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> N
     page.get_by_role("button", name="Save and ingest").click()
 
 
+def ingested(page) -> None:
+    """Wait for the upload just started to finish: the page empties its pickers only after
+    saving and ingesting (an earlier report may still be on screen until then)."""
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length === 0",
+        timeout=300_000,
+        polling=200,
+    )
+    wait_idle(page, 300_000)
+    page.get_by_text("Ingestion finished").wait_for()
+
+
 def folder_with(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
     folder = tmp_path / name
     folder.mkdir()
@@ -189,7 +201,7 @@ def search(page, words: str) -> str:
     box.press("Enter")
     page.get_by_text(re.compile(r"^\d+ passages$|^No matching passages")).first.wait_for()
     wait_idle(page)
-    return page.get_by_test_id("stMain").inner_text()
+    return page.get_by_test_id("stMainBlockContainer").inner_text()
 
 
 def ask(page, question: str) -> None:
@@ -214,8 +226,7 @@ def public_docs(server, browser, tmp_path_factory) -> None:
         sign_in(rec.page, url, "boss")
         source = folder_with(tmp_path_factory.mktemp("pub"), "travel", {"travel.txt": PUBLIC})
         upload(rec.page, "travel", source, "everyone")
-        rec.page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-        wait_idle(rec.page)
+        ingested(rec.page)
     finally:
         rec.context.close()
 
@@ -307,9 +318,8 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     wait_idle(page)
     page.get_by_role("textbox", name="Groups (comma-separated)").fill("hr")
     page.get_by_role("button", name="Save and ingest").click()
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
-    main = page.get_by_test_id("stMain").inner_text()
+    ingested(page)
+    main = page.get_by_test_id("stMainBlockContainer").inner_text()
     assert "Skipped 2 hidden or system files" in main and ".DS_Store" in main and "Thumbs.db" in main
     assert not (data / "uploads" / "hr" / ".DS_Store").exists()
     # Variant 1: the pickers are empty again, and who may read must be chosen again.
@@ -319,8 +329,7 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     # Variant 1 continued: the next upload, for everyone, carries only what is chosen now.
     public = folder_with(tmp_path, "notices", {"canteen.txt": "The canteen opens at 11:30 on weekdays.\n"})
     upload(page, "notices", public, "everyone")
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
+    ingested(page)
     assert sorted(p.name for p in (data / "uploads" / "notices").iterdir()) == ["canteen.txt"]
 
     # Variant 2: into the existing HR folder, for everyone: a confirmation names the HR file.
@@ -328,7 +337,7 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     upload(page, "hr", extra, "everyone")
     warning = page.get_by_text("This upload changes who may read 1 documents")
     warning.wait_for()
-    assert "compensation.txt" in page.get_by_test_id("stMain").inner_text()
+    assert "compensation.txt" in page.get_by_test_id("stMainBlockContainer").inner_text()
     shot(page, "en-admin-upload-relabel-confirmation")
     page.get_by_role("button", name="Cancel").click()
     page.get_by_text("Cancelled: nothing was saved").wait_for()
@@ -337,12 +346,10 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     # A confirmed change is audited as a permission change, with the groups before and after.
     drafts = folder_with(tmp_path, "drafts", {"draft.txt": "Draft: the new parking rules start in April.\n"})
     upload(page, "drafts", drafts, "groups", "managers")
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
+    ingested(page)
     upload(page, "drafts", folder_with(tmp_path, "drafts2", {"final.txt": "Final parking rules.\n"}), "everyone")
     page.get_by_role("button", name="Yes, change who may read them and ingest").click()
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
+    ingested(page)
     [change] = [e for e in audit_entries(data) if e["action"] == "acl_change"]
     assert change["previous"] == ["managers"] and change["groups"] == ["everyone"] and change["user"] == "boss"
     admin.context.close()
@@ -362,7 +369,7 @@ def _assert_no_markup_ran(rec: Recorder, url: str) -> None:
     assert page.evaluate("window.pwned") is None
     images = page.evaluate("[...document.images].map(i => i.src)")
     assert all(src.startswith((url, "data:")) for src in images), images
-    links = page.evaluate("[...document.querySelectorAll('[data-testid=stMain] a')].map(a => a.href)")
+    links = page.evaluate("[...document.querySelectorAll('[data-testid=stMainBlockContainer] a')].map(a => a.href)")
     assert not [h for h in links if h.startswith("javascript:") or OUTSIDE in h], links
     assert rec.outside(url) == [], rec.outside(url)
     refused = [m for m in rec.console if "Content Security Policy" in m or "Refused to" in m]
@@ -374,8 +381,7 @@ def test_a_hostile_document_and_question_show_as_text_and_fetch_nothing_outside(
     admin = Recorder(browser)
     sign_in(admin.page, url, "boss")
     upload(admin.page, "notes", folder_with(tmp_path, "notes", {HOSTILE_NAME: HOSTILE}), "everyone")
-    admin.page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(admin.page)
+    ingested(admin.page)
     admin.context.close()
 
     rec = Recorder(browser)
@@ -461,7 +467,7 @@ def test_an_unauthenticated_websocket_client_cannot_take_kura_down(server, brows
     # The employee, still signed in, gets answers; and a fresh sign-in works too.
     ask(employee.page, "How much are hotel nights reimbursed?")
     employee.page.get_by_text("Sources").first.wait_for()
-    main = employee.page.get_by_test_id("stMain").inner_text()
+    main = employee.page.get_by_test_id("stMainBlockContainer").inner_text()
     assert "holds the store" not in main and "travel.txt" in main
     shot(employee.page, "en-employee-answer-after-websocket-attack")
     employee.context.close()
