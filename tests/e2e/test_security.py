@@ -98,10 +98,26 @@ def browser():
         chromium.close()
 
 
+OPEN: list[Recorder] = []  # pages still open, for a screenshot when a test fails
+
+
+@pytest.fixture(autouse=True)
+def shots_on_failure(request) -> Iterator[None]:
+    OPEN.clear()
+    yield
+    if getattr(request.node, "failed_call", False):
+        for n, rec in enumerate(OPEN):
+            try:
+                shot(rec.page, f"failed-{request.node.name}-{n}")
+            except Exception:  # the page may be gone already
+                pass
+
+
 class Recorder:
     """A page and everything it asked the network for, and every console message."""
 
     def __init__(self, browser) -> None:
+        OPEN.append(self)
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
         self.page.set_default_timeout(90_000)
@@ -153,8 +169,13 @@ def go(page, link: str, heading: str) -> None:
 
 def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> None:
     """Fill the Upload page and press "Save and ingest" (the caller waits for the outcome)."""
-    go(page, "Upload", "Upload documents")
-    page.get_by_label("Folder name under the data directory").fill(folder)
+    if not page.get_by_role("heading", name="Upload documents", exact=True).count():
+        go(page, "Upload", "Upload documents")
+    field = page.get_by_label("Folder name under the data directory")
+    field.fill(folder)
+    field.press("Enter")  # committed before anything else reruns the page
+    wait_idle(page)
+    assert field.input_value() == folder
     if readers == "everyone":
         page.get_by_text("Everyone with a kura account").click()
     elif readers == "groups":
