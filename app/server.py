@@ -73,8 +73,12 @@ def streamlit_options(settings: KuraSettings, host: str, port: int) -> dict[str,
     return {
         "server.address": host,
         "server.port": port,
+        # Named, so Streamlit prints this URL instead of looking up the machine's public address
+        # (an HTTP call to checkip.amazonaws.com when serving on 0.0.0.0, as the container does).
+        "browser.serverAddress": "localhost" if host in ("0.0.0.0", "::", "") else host,
         "server.headless": True,
         "server.runOnSave": False,
+        "server.allowRunOnSave": False,  # and no browser may turn it on
         "server.fileWatcherType": "none",
         "server.enableXsrfProtection": True,
         "server.enableCORS": True,

@@ -249,6 +249,14 @@ def test_search_mode_lists_only_passages_the_employee_may_read(ui_data, embedder
     marked = [m.value for m in at.markdown if "<mark>" in m.value]
     assert marked  # the query's words are highlighted
 
+    def searches() -> int:
+        return sum(1 for e in service.audit.entries() if e["action"] == "search" and e["user"] == "ann")
+
+    assert searches() == 1
+    at.sidebar.selectbox(key="kura_lang").select("ja").run()  # a rerun shows, not searches again
+    at.sidebar.selectbox(key="kura_lang").select("en").run()
+    assert searches() == 1 and len([e for e in at.expander if "Filters" not in e.label]) == len(labels)
+
     at.multiselect(key="filter_types").set_value(["docx"]).run()
     assert any("No matching passages" in i.value for i in at.info)
 

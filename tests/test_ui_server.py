@@ -16,7 +16,8 @@ def test_kura_streamlit_settings_follow_kura_settings(settings):
     options = streamlit_options(settings, "127.0.0.1", 8600)
     assert options["server.maxUploadSize"] == 7 and options["server.port"] == 8600
     assert options["client.toolbarMode"] == "viewer" and options["client.showErrorDetails"] == "none"
-    assert options["server.runOnSave"] is False and options["server.fileWatcherType"] == "none"
+    assert options["server.runOnSave"] is False and options["server.allowRunOnSave"] is False
+    assert options["server.fileWatcherType"] == "none"
     assert options["server.enableXsrfProtection"] is True and options["browser.gatherUsageStats"] is False
 
 
@@ -73,3 +74,47 @@ def test_an_extra_route_runs_beside_the_ui_with_the_one_service_and_the_headers(
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
     assert "SERVER-OK" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def test_serving_on_every_interface_makes_no_outbound_call(tmp_path):
+    """The container serves on 0.0.0.0, where Streamlit's start-up banner would look up the
+    machine's public address; inside a loopback-only network namespace, with the same socket
+    audit hook as tests/test_zero_egress.py, `kura serve` tries no outside address at all."""
+    import json
+    import os
+
+    import pytest
+
+    from tests.test_zero_egress import EGRESS_HOOK, _netns_works
+
+    if not _netns_works():
+        pytest.skip("needs `unshare -n` and iproute2")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(EGRESS_HOOK)
+    log = tmp_path / "egress.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
+    env.update(
+        KURA_DATA_DIR=str(tmp_path / "data"),
+        KURA_EGRESS_LOG=str(log),
+        PYTHONPATH=os.pathsep.join([str(hook), str(REPO)]),
+        HOME=str(tmp_path),
+    )
+    probe = (
+        "import subprocess, sys, time, urllib.request\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'app.cli', 'serve', '--host', '0.0.0.0', '--port', '18777'])\n"
+        "try:\n"
+        "    for _ in range(120):\n"
+        "        try:\n"
+        "            print(urllib.request.urlopen('http://127.0.0.1:18777/_stcore/health').read()); break\n"
+        "        except OSError: time.sleep(0.5)\n"
+        "finally:\n"
+        "    p.terminate(); p.wait(30)\n"
+    )
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", sys.executable, "-c", probe],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=180,
+    )  # fmt: skip
+    assert "b'ok'" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    attempts = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    assert attempts == [], attempts

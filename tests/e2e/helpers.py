@@ -75,11 +75,13 @@ def kura_server(data: Path, env: dict[str, str], cwd: Path = REPO, log: Path | N
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until the Streamlit script run is over (no 'running' indicator, no spinner)."""
+    """Wait until the Streamlit script run is over (no 'running' indicator, no spinner) and its
+    elements have drawn (no loading skeleton)."""
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
         " && !document.querySelector('[data-testid=\"stSpinner\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')",
+        " && !document.querySelector('[data-stale=\"true\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",  # content still loading
         timeout=timeout_ms,
         polling=100,
     )

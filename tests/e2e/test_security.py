@@ -98,10 +98,26 @@ def browser():
         chromium.close()
 
 
+OPEN: list[Recorder] = []  # pages still open, for a screenshot when a test fails
+
+
+@pytest.fixture(autouse=True)
+def shots_on_failure(request) -> Iterator[None]:
+    OPEN.clear()
+    yield
+    if getattr(request.node, "failed_call", False):
+        for n, rec in enumerate(OPEN):
+            try:
+                shot(rec.page, f"failed-{request.node.name}-{n}")
+            except Exception:  # the page may be gone already
+                pass
+
+
 class Recorder:
     """A page and everything it asked the network for, and every console message."""
 
     def __init__(self, browser) -> None:
+        OPEN.append(self)
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
         self.page.set_default_timeout(90_000)
@@ -144,21 +160,28 @@ def sign_in(page, url: str, name: str, lang: str = "en") -> None:
 
 
 def go(page, link: str, heading: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
+    """Open a page from the sidebar (a user with one page has no sidebar navigation)."""
+    if page.get_by_test_id("stSidebarNav").count():
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
     page.get_by_role("heading", name=heading, exact=True).first.wait_for()
     wait_idle(page)
 
 
 def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> None:
     """Fill the Upload page and press "Save and ingest" (the caller waits for the outcome)."""
-    go(page, "Upload", "Upload documents")
-    page.get_by_label("Folder name under the data directory").fill(folder)
+    if not page.get_by_role("heading", name="Upload documents", exact=True).count():
+        go(page, "Upload", "Upload documents")
+    field = page.get_by_label("Folder name under the data directory")
+    field.fill(folder)
+    field.press("Enter")  # committed before anything else reruns the page
+    wait_idle(page)
+    assert field.input_value() == folder
     if readers == "everyone":
         page.get_by_text("Everyone with a kura account").click()
     elif readers == "groups":
         page.get_by_text("Only members of the groups below").click()
         wait_idle(page)
-        page.get_by_label("Groups (comma-separated)").fill(groups)
+        page.get_by_role("textbox", name="Groups (comma-separated)").fill(groups)
     wait_idle(page)
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(source))
     page.wait_for_function(
@@ -166,6 +189,18 @@ def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> N
     )
     wait_idle(page)
     page.get_by_role("button", name="Save and ingest").click()
+
+
+def ingested(page) -> None:
+    """Wait for the upload just started to finish: the page empties its pickers only after
+    saving and ingesting (an earlier report may still be on screen until then)."""
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length === 0",
+        timeout=300_000,
+        polling=200,
+    )
+    wait_idle(page, 300_000)
+    page.get_by_text("Ingestion finished").wait_for()
 
 
 def folder_with(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
@@ -187,7 +222,7 @@ def search(page, words: str) -> str:
     box.press("Enter")
     page.get_by_text(re.compile(r"^\d+ passages$|^No matching passages")).first.wait_for()
     wait_idle(page)
-    return page.get_by_test_id("stMain").inner_text()
+    return page.get_by_test_id("stMainBlockContainer").inner_text()
 
 
 def ask(page, question: str) -> None:
@@ -212,8 +247,7 @@ def public_docs(server, browser, tmp_path_factory) -> None:
         sign_in(rec.page, url, "boss")
         source = folder_with(tmp_path_factory.mktemp("pub"), "travel", {"travel.txt": PUBLIC})
         upload(rec.page, "travel", source, "everyone")
-        rec.page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-        wait_idle(rec.page)
+        ingested(rec.page)
     finally:
         rec.context.close()
 
@@ -279,7 +313,13 @@ def test_a_static_asset_carries_the_headers_too(server, rec):
     with urllib.request.urlopen(asset) as response:
         assert response.headers.get("content-security-policy") and response.headers.get("x-content-type-options")
     assert rec.outside(url) == []
-    shot(rec.page, "en-signed-out-login")
+    # The viewer toolbar: no Deploy button, and the menu has no developer options.
+    assert rec.page.get_by_text("Deploy", exact=True).count() == 0
+    rec.page.get_by_test_id("stMainMenuButton").click()
+    rec.page.get_by_test_id("stMainMenuPopover").wait_for()
+    menu = rec.page.get_by_test_id("stMainMenuPopover").inner_text()
+    assert "Clear cache" not in menu and "Developer" not in menu, menu
+    rec.page.keyboard.press("Escape")
 
 
 # --- upload: nothing is published by accident --------------------------------------------------
@@ -298,11 +338,10 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     # The HR folder for the hr group; hidden and system files are skipped and listed.
     page.get_by_text("Only members of the groups below").click()
     wait_idle(page)
-    page.get_by_label("Groups (comma-separated)").fill("hr")
+    page.get_by_role("textbox", name="Groups (comma-separated)").fill("hr")
     page.get_by_role("button", name="Save and ingest").click()
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
-    main = page.get_by_test_id("stMain").inner_text()
+    ingested(page)
+    main = page.get_by_test_id("stMainBlockContainer").inner_text()
     assert "Skipped 2 hidden or system files" in main and ".DS_Store" in main and "Thumbs.db" in main
     assert not (data / "uploads" / "hr" / ".DS_Store").exists()
     # Variant 1: the pickers are empty again, and who may read must be chosen again.
@@ -312,8 +351,7 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     # Variant 1 continued: the next upload, for everyone, carries only what is chosen now.
     public = folder_with(tmp_path, "notices", {"canteen.txt": "The canteen opens at 11:30 on weekdays.\n"})
     upload(page, "notices", public, "everyone")
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
+    ingested(page)
     assert sorted(p.name for p in (data / "uploads" / "notices").iterdir()) == ["canteen.txt"]
 
     # Variant 2: into the existing HR folder, for everyone: a confirmation names the HR file.
@@ -321,7 +359,7 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     upload(page, "hr", extra, "everyone")
     warning = page.get_by_text("This upload changes who may read 1 documents")
     warning.wait_for()
-    assert "compensation.txt" in page.get_by_test_id("stMain").inner_text()
+    assert "compensation.txt" in page.get_by_test_id("stMainBlockContainer").inner_text()
     shot(page, "en-admin-upload-relabel-confirmation")
     page.get_by_role("button", name="Cancel").click()
     page.get_by_text("Cancelled: nothing was saved").wait_for()
@@ -330,12 +368,10 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     # A confirmed change is audited as a permission change, with the groups before and after.
     drafts = folder_with(tmp_path, "drafts", {"draft.txt": "Draft: the new parking rules start in April.\n"})
     upload(page, "drafts", drafts, "groups", "managers")
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
+    ingested(page)
     upload(page, "drafts", folder_with(tmp_path, "drafts2", {"final.txt": "Final parking rules.\n"}), "everyone")
     page.get_by_role("button", name="Yes, change who may read them and ingest").click()
-    page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(page)
+    ingested(page)
     [change] = [e for e in audit_entries(data) if e["action"] == "acl_change"]
     assert change["previous"] == ["managers"] and change["groups"] == ["everyone"] and change["user"] == "boss"
     admin.context.close()
@@ -355,7 +391,7 @@ def _assert_no_markup_ran(rec: Recorder, url: str) -> None:
     assert page.evaluate("window.pwned") is None
     images = page.evaluate("[...document.images].map(i => i.src)")
     assert all(src.startswith((url, "data:")) for src in images), images
-    links = page.evaluate("[...document.querySelectorAll('[data-testid=stMain] a')].map(a => a.href)")
+    links = page.evaluate("[...document.querySelectorAll('[data-testid=stMainBlockContainer] a')].map(a => a.href)")
     assert not [h for h in links if h.startswith("javascript:") or OUTSIDE in h], links
     assert rec.outside(url) == [], rec.outside(url)
     refused = [m for m in rec.console if "Content Security Policy" in m or "Refused to" in m]
@@ -367,8 +403,7 @@ def test_a_hostile_document_and_question_show_as_text_and_fetch_nothing_outside(
     admin = Recorder(browser)
     sign_in(admin.page, url, "boss")
     upload(admin.page, "notes", folder_with(tmp_path, "notes", {HOSTILE_NAME: HOSTILE}), "everyone")
-    admin.page.get_by_text("Ingestion finished").wait_for(timeout=300_000)
-    wait_idle(admin.page)
+    ingested(admin.page)
     admin.context.close()
 
     rec = Recorder(browser)
@@ -454,7 +489,7 @@ def test_an_unauthenticated_websocket_client_cannot_take_kura_down(server, brows
     # The employee, still signed in, gets answers; and a fresh sign-in works too.
     ask(employee.page, "How much are hotel nights reimbursed?")
     employee.page.get_by_text("Sources").first.wait_for()
-    main = employee.page.get_by_test_id("stMain").inner_text()
+    main = employee.page.get_by_test_id("stMainBlockContainer").inner_text()
     assert "holds the store" not in main and "travel.txt" in main
     shot(employee.page, "en-employee-answer-after-websocket-attack")
     employee.context.close()
