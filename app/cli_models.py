@@ -147,6 +147,7 @@ def run_checks(settings: KuraSettings) -> list[Check]:
     checks.append(_store(settings))
     checks.append(_disk(settings))
     checks += _tesseract(settings)
+    checks += _ldap_directory(settings) + _oidc_provider(settings)
     checks.append(_network(settings))
     checks.append(_data_dir_private(settings))
     checks.append(_audit_key(settings))
@@ -404,6 +405,8 @@ def _network(settings: KuraSettings) -> Check:
         for name, value in (
             ("KURA_QDRANT_URL", settings.qdrant_url),
             ("KURA_LLM_URL", settings.llm_url),
+            ("KURA_LDAP_URL", settings.ldap_url),
+            ("KURA_OIDC_ISSUER", settings.oidc_issuer),
         )
         if value
     }
@@ -413,6 +416,32 @@ def _network(settings: KuraSettings) -> Check:
         )
     listed = ", ".join(f"{k}={v}" for k, v in urls.items())
     return Check("OK", "network", f"connects only to the configured servers: {listed}")
+
+
+def _ldap_directory(settings: KuraSettings) -> list[Check]:
+    """The directory answers over TLS and the service account can bind and search."""
+    from app.directory import DirectoryUnavailable, LdapDirectory
+
+    try:
+        directory = LdapDirectory.from_settings(settings)
+        if directory is None:
+            return []
+        return [Check("OK", "LDAP directory", directory.check())]
+    except (DirectoryUnavailable, ValueError) as exc:
+        return [Check("FAIL", "LDAP directory", str(exc), "directory users cannot sign in until this is fixed")]
+
+
+def _oidc_provider(settings: KuraSettings) -> list[Check]:
+    """The identity provider's discovery document and signing keys can be read."""
+    from app.oidc import OidcClient, OidcError
+
+    try:
+        client = OidcClient.from_settings(settings)
+        if client is None:
+            return []
+        return [Check("OK", "OpenID provider", client.check())]
+    except (OidcError, ValueError) as exc:
+        return [Check("FAIL", "OpenID provider", str(exc), "sign-in with the provider fails until this is fixed")]
 
 
 def doctor() -> None:

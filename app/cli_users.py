@@ -5,6 +5,7 @@ The operator at the server's shell acts as admin; every change lands in the audi
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.accounts import Accounts, PasswordPolicyError, UnknownUser, UserExists
+from app.accounts import (
+    LOCAL,
+    AccountInfo,
+    Accounts,
+    ManagedByDirectory,
+    PasswordPolicyError,
+    UnknownUser,
+    UserExists,
+)
 from app.audit import AuditLog
 from app.settings import KuraSettings
 from app.users import EMPLOYEE, local_operator, parse_groups
@@ -26,7 +35,7 @@ err = Console(stderr=True)
 def _accounts() -> Accounts:
     settings = KuraSettings()
     settings.ensure_dirs()
-    return Accounts(settings.users_path, audit=AuditLog(settings.audit_path))
+    return Accounts.from_settings(settings, audit=AuditLog(settings.audit_path))
 
 
 def _split(text: str) -> list[str]:
@@ -41,7 +50,7 @@ def _run(action) -> None:  # noqa: ANN001  (a zero-argument callable)
     """Turn a user's mistake into one red line and exit code 2; nothing is half-changed."""
     try:
         action()
-    except (ValueError, UnknownUser, UserExists, PasswordPolicyError) as exc:
+    except (ValueError, UnknownUser, UserExists, PasswordPolicyError, ManagedByDirectory) as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
 
@@ -97,19 +106,25 @@ def add(
 
 @users_app.command("list")
 def list_users() -> None:
-    """List users with their roles, groups and state."""
+    """List users with their roles, groups, state, and where they come from (local, LDAP, OIDC)."""
     accounts = _accounts()
     table = Table()
-    for column in ("user", "roles", "groups", "state"):
+    for column in ("user", "roles", "groups", "state", "source", "last synced"):
         table.add_column(column)
-    for user in accounts.list():
-        state = "disabled" if accounts.is_disabled(user.name) else "active"
-        if accounts.needs_password_change(user.name):
+    for info in accounts.list_info():
+        user = info.user
+        state = "disabled" if info.disabled else "active"
+        if info.must_change_password:
             state += ", must change password"
         table.add_row(
-            user.name, ", ".join(sorted(user.roles)), ", ".join(user.groups) or "-", state
+            user.name,
+            ", ".join(sorted(user.roles)),
+            describe_groups(info),
+            state,
+            info.source,
+            _when(info.last_synced) if info.last_synced else "-",
         )
-    console.print(table)
+    console.print(table, highlight=False)
 
 
 @users_app.command("disable")
@@ -178,6 +193,46 @@ def set_roles(
     accounts = _accounts()
     _run(lambda: accounts.set_roles(name, _split(roles)))
     console.print(f"{name} now has roles {', '.join(sorted(accounts.get(name).roles))}")
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+
+def describe_groups(info: AccountInfo) -> str:
+    """'hr, finance' for a local account; 'hr (directory), managers (extra)' for the others."""
+    if info.source == LOCAL:
+        return ", ".join(info.user.groups) or "-"
+    parts = [f"{g} (directory)" for g in info.synced_groups] + [f"{g} (extra)" for g in info.extra_groups]
+    return ", ".join(parts) or "-"
+
+
+@users_app.command("sync")
+def sync() -> None:
+    """Read every LDAP account again from the directory: groups and roles as the directory has
+    them now; people it no longer finds are disabled. Every change goes to the audit log."""
+    from app.directory import DirectoryUnavailable
+
+    accounts = _accounts()
+    try:
+        results = accounts.sync_directory()
+    except (ValueError, DirectoryUnavailable) as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    for name, outcome in results:
+        console.print(f"{name}: {outcome}", highlight=False)
+    console.print(f"{len(results)} directory accounts read")
+
+
+@users_app.command("extra-groups")
+def extra_groups(
+    name: Annotated[str, typer.Argument()],
+    groups: Annotated[str, typer.Argument(help="comma-separated; empty ('') removes every extra")],
+) -> None:
+    """A directory account's local override: groups on top of the directory's (audited)."""
+    accounts = _accounts()
+    _run(lambda: accounts.set_extra_groups(name, _split(groups)))
+    console.print(f"{name} is now in {', '.join(accounts.get(name).groups) or 'no groups'}")
 
 
 @acl_app.command("set")

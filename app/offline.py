@@ -52,7 +52,7 @@ def outbound_urls(settings: object) -> list[tuple[str, str, str]]:
 
     found = [
         (f"KURA_{name.upper()}", str(value))
-        for name in ("qdrant_url", "llm_url")
+        for name in ("qdrant_url", "llm_url", "ldap_url", "oidc_issuer")
         if (value := getattr(settings, name, None))
     ]
     found += [(name, os.environ[name]) for name in _URL_ENV if os.environ.get(name)]

@@ -95,6 +95,40 @@ class KuraSettings(BaseSettings):
     audit_syslog_key_file: Path | None = None  # its private key
     audit_checkpoint_interval_s: float = 300.0  # a signed checkpoint goes out in the stream this often
 
+    # Sign-in sessions (kept on the server; ui_idle_minutes above is the idle limit).
+    session_absolute_minutes: int = 480  # signed out this long after signing in, active or not
+
+    # Company sign-in (README "Company sign-in"). LDAP / Active Directory, app/directory.py:
+    ldap_url: str | None = None  # ldaps://dc.example.com or ldap://dc.example.com (StartTLS)
+    ldap_tls: str = "starttls"  # starttls | ldaps (an ldaps:// URL) | off (loopback tests only)
+    ldap_ca_file: Path | None = None  # the company CA that signed the directory's certificate
+    ldap_bind_dn: str | None = None  # the service account that searches for users
+    ldap_bind_password: str | None = None
+    ldap_user_base: str = ""  # e.g. ou=people,dc=example,dc=com
+    ldap_user_filter: str = "(uid={username})"  # AD: (sAMAccountName={username}); escaped
+    ldap_name_attribute: str = "uid"  # AD: sAMAccountName; its value is the kura user name
+    ldap_group_source: str = "memberof"  # memberof | search
+    ldap_group_base: str = ""  # group search: where groups live
+    ldap_group_filter: str = "(&(objectClass=groupOfNames)(member={user_dn}))"
+    ldap_timeout_s: float = 5.0
+    # OpenID Connect (Entra ID, Okta, Keycloak, HENNGE ...), app/oidc.py:
+    oidc_issuer: str | None = None  # the provider URL; its discovery document is read from there
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None  # none: a public client (PKCE alone)
+    oidc_name: str = "OpenID Connect"  # the sign-in button reads "Sign in with <oidc_name>"
+    oidc_scopes: str = "openid profile email groups"
+    oidc_username_claim: str = "preferred_username"
+    oidc_groups_claim: str = "groups"
+    oidc_roles_claim: str | None = None  # e.g. "roles" (Entra app roles), mapped like groups
+    oidc_ca_file: Path | None = None  # the company CA that signed the provider's certificate
+    oidc_redirect_url: str | None = None  # https://kura.example.com/auth/oidc/callback behind a proxy
+    oidc_clock_skew_s: int = 60  # tolerance for the provider's clock on exp / iat
+    oidc_timeout_s: float = 10.0
+    # One mapping for both: a directory group DN or CN, or a claim value -> kura group / role.
+    directory_group_map: dict[str, str] = Field(default_factory=dict)
+    directory_role_map: dict[str, str] = Field(default_factory=dict)
+    directory_default_roles: tuple[str, ...] = ("employee",)  # for people in no role group
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
@@ -114,6 +148,14 @@ class KuraSettings(BaseSettings):
     def _known_language(cls, value: str) -> str:
         if value not in ("en", "ja"):
             raise ValueError(f"ui_language must be 'en' or 'ja', not {value!r}")
+        return value
+
+    @field_validator("ldap_tls", "ldap_group_source")
+    @classmethod
+    def _known_choice(cls, value: str, info: Any) -> str:
+        choices = {"ldap_tls": ("starttls", "ldaps", "off"), "ldap_group_source": ("memberof", "search")}
+        if value not in choices[info.field_name]:
+            raise ValueError(f"{info.field_name} must be one of {', '.join(choices[info.field_name])}, not {value!r}")
         return value
 
     @classmethod

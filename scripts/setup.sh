@@ -33,6 +33,10 @@ TEST_TOOLS=(
   "rsyslogd rsyslog"
   "openssl openssl"
   "runuser util-linux"
+  "slapd slapd"
+  "ldapadd ldap-utils"
+  "ldapmodify ldap-utils"
+  "node nodejs"
 )
 # Packages that bring data or libraries rather than a program: OCR languages, file-type
 # detection, a CJK font so the Japanese UI renders in browser screenshots, and rsyslog's TLS
@@ -61,6 +65,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 else
   say "system packages present: ${APT_PKGS[*]}"
+fi
+if [ "$WITH_TEST" = 1 ]; then
+  # npm ships inside some vendors' nodejs package and as Debian's own npm package otherwise.
+  if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
+    say "installing npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  # The OpenID provider the sign-in tests start, exactly as pinned by its package-lock.json.
+  oidc=tests/oidc_provider
+  lock_sum=$(sha256sum "$oidc/package-lock.json" | cut -c1-16)
+  if [ "$(cat "$oidc/node_modules/.kura-installed" 2>/dev/null)" != "$lock_sum" ]; then
+    say "installing the test OpenID provider (npm ci in $oidc)"
+    (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$lock_sum" > "$oidc/node_modules/.kura-installed"
+  fi
 fi
 
 # --- 2. Python environment ---

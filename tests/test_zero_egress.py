@@ -168,6 +168,18 @@ def test_outbound_urls_lists_every_configured_server_and_flags_public_ones(monke
     ]
 
 
+def test_outbound_urls_include_the_directory_and_the_identity_provider():
+    from app.offline import outbound_urls
+    from app.settings import KuraSettings
+
+    settings = KuraSettings(ldap_url="ldaps://10.0.0.5:636", oidc_issuer="https://127.0.0.1:8443/realms/staff")
+    found = [entry for entry in outbound_urls(settings) if entry[0].startswith(("KURA_LDAP", "KURA_OIDC"))]
+    assert found == [
+        ("KURA_LDAP_URL", "ldaps://10.0.0.5:636", "private network"),
+        ("KURA_OIDC_ISSUER", "https://127.0.0.1:8443/realms/staff", "loopback"),
+    ]
+
+
 def test_every_dependency_telemetry_switch_is_off_in_a_fresh_process():
     code = (
         "import app.offline, os, json; "

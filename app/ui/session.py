@@ -1,82 +1,106 @@
-"""Who is signed in to this browser tab, and the one KuraService and Accounts the pages share.
+"""Who is signed in to this browser tab, and the server's one KuraService the pages share.
 
 Every page gets its user from `current_user()` or `require(role)`; nothing else reads the
-session token. The token lives only in this tab's server-side session state, never in the URL.
+session token. The token lives in this tab's server-side session state and in the HttpOnly
+`kura_session` cookie (app/signin.py), never in the URL: a reload or a second tab finds the
+cookie in `st.context.cookies` and resumes the same server-side session.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import streamlit as st
 
-from app.accounts import AccountDisabled, AccountLocked, Accounts, LoginFailed, SessionExpired
+from app.accounts import (
+    AccountConflict,
+    AccountDisabled,
+    AccountLocked,
+    Accounts,
+    DirectoryDown,
+    LoginFailed,
+    NotMapped,
+    SessionExpired,
+    SessionIdle,
+)
 from app.i18n import t
+from app.runtime import current_service
 from app.service import KuraService
 from app.settings import KuraSettings
+from app.signin import COOKIE, HANDOFFS, pixel, redirect_browser
+from app.ui.safe_text import text
 from app.users import AccessDenied, User
 
 log = logging.getLogger(__name__)
 
 _TOKEN = "kura_session_token"
 _NOTICE = "kura_session_notice"
+_COOKIE_ROUTE = "kura_cookie_route"  # a sign-in route the browser still has to fetch (app/signin.py)
 LANG = "kura_lang"
-LAST_SEEN = "kura_last_seen"
 
 
-@st.cache_resource(show_spinner=False)
-def _shared(data_dir: str) -> tuple[KuraService, Accounts]:
-    """One service per server process (it owns the store: one opener per data dir); its Accounts
-    writes to the service's AuditLog object, so the hash chain has a single writer."""
-    service = KuraService(KuraSettings(data_dir=Path(data_dir)))
-    return service, service.accounts
+def service() -> KuraService:
+    """The server's one service (built in app/server.py's lifespan, never by a page)."""
+    return current_service()
 
 
 def settings() -> KuraSettings:
     return service().settings
 
 
-def service() -> KuraService:
-    return _shared(str(KuraSettings().data_dir))[0]
-
-
 def accounts() -> Accounts:
-    return _shared(str(KuraSettings().data_dir))[1]
+    """The service's Accounts: it writes to the service's AuditLog, so the hash chain has a
+    single writer."""
+    return service().accounts
 
 
 def lang() -> str:
     if LANG not in st.session_state:
-        st.session_state[LANG] = KuraSettings().ui_language
+        st.session_state[LANG] = settings().ui_language
     return str(st.session_state[LANG])
 
 
 def tr(key: str, **fields: object) -> str:
-    """The UI text for `key` in this tab's language."""
-    return t(key, lang(), **fields)
+    """The UI text for `key` in this tab's language, as Markdown: string fields (names, paths,
+    messages) are escaped so they show as typed; numbers keep their format specs."""
+    return t(key, lang(), **{k: v if isinstance(v, int | float) else text(v) for k, v in fields.items()})
+
+
+def _cookie_token() -> str | None:
+    try:
+        return st.context.cookies.get(COOKIE)
+    except Exception:  # no browser request behind this run (AppTest, bare script)
+        return None
 
 
 def current_user() -> User | None:
-    """The signed-in user as stored now (role changes apply at once), or None."""
+    """The signed-in user as stored now (role changes apply at once), or None. The session's
+    idle and absolute limits are kept on the server (app/accounts.py), shared by every tab."""
+    route = st.session_state.pop(_COOKIE_ROUTE, None)
+    if route:  # store (or drop) the HttpOnly cookie: an invisible same-origin request
+        st.html(pixel(route))
     token = st.session_state.get(_TOKEN)
+    resumed = False
     if not token:
-        return None
-    now = time.time()
-    idle_limit = settings().ui_idle_minutes * 60
-    if now - st.session_state.get(LAST_SEEN, now) > idle_limit:
-        sign_out()
-        st.session_state[_NOTICE] = tr("login.idle", minutes=settings().ui_idle_minutes)
-        return None
+        token = _cookie_token()  # a reload or a second tab: the session the cookie names
+        resumed = True
+        if not token:
+            return None
     try:
         user = accounts().user_for_session(token)
+    except SessionIdle:
+        st.session_state.pop(_TOKEN, None)
+        st.session_state[_NOTICE] = tr("login.idle", minutes=settings().ui_idle_minutes)
+        return None
     except SessionExpired as exc:
         st.session_state.pop(_TOKEN, None)
-        st.session_state[_NOTICE] = tr("login.expired", detail=str(exc))
+        if not resumed:  # an old cookie after sign-out is simply the sign-in page
+            st.session_state[_NOTICE] = tr("login.expired", detail=str(exc))
         return None
-    st.session_state[LAST_SEEN] = now
+    st.session_state[_TOKEN] = token
     return user
 
 
@@ -89,25 +113,42 @@ def sign_in(name: str, password: str) -> str | None:
     try:
         user = accounts().authenticate(name.strip(), password)
     except AccountLocked as exc:
-        detail = str(exc).split(": ", 1)[-1]
-        return tr("login.locked", detail=detail)
+        # One sentence in the tab's language; the until-time is the only part taken from the
+        # (English) error, and an employee is never told to run a shell command.
+        until = re.search(r"locked until (.+?);", str(exc))
+        return tr("login.locked", until=until.group(1)) if until else tr("login.locked_later")
     except AccountDisabled:
         return tr("login.disabled")
+    except DirectoryDown:
+        return tr("login.directory_down")
+    except AccountConflict:
+        return tr("login.conflict")
+    except NotMapped:
+        return tr("login.not_mapped")
     except LoginFailed:
         return tr("login.failed")
-    st.session_state[_TOKEN] = accounts().open_session(user)
-    st.session_state[LAST_SEEN] = time.time()
+    token = accounts().open_session(user)
+    st.session_state[_TOKEN] = token
     st.session_state.pop(_NOTICE, None)
+    # The next run has the browser fetch the HttpOnly cookie for this session (app/signin.py).
+    st.session_state[_COOKIE_ROUTE] = f"/signin/complete?code={HANDOFFS.issue(token)}"
     return None
 
 
+def sign_in_with_provider() -> None:
+    """The "Sign in with <provider>" button: this tab goes to the provider (app/signin.py)."""
+    redirect_browser("/signin/oidc")
+
+
 def sign_out() -> None:
-    token = st.session_state.pop(_TOKEN, None)
+    """End every session of this user (all tabs and browsers) and clear the cookie."""
+    token = st.session_state.pop(_TOKEN, None) or _cookie_token()
     if token:
-        accounts().close_session(token)
+        accounts().sign_out(token)
     for key in list(st.session_state):
         if key != LANG:
             del st.session_state[key]
+    st.session_state[_COOKIE_ROUTE] = "/signout"  # the next run drops the cookie
 
 
 def notice() -> str | None:
@@ -131,11 +172,11 @@ def shown_errors() -> Iterator[None]:
     try:
         yield
     except AccessDenied as exc:
-        st.error(tr("error.denied", detail=str(exc)))
+        st.error(tr("error.denied", detail=str(exc)))  # tr escapes the detail
     except (ValueError, KeyError, FileNotFoundError, LookupError, RuntimeError, OSError) as exc:
         # kura's typed errors (IngestError, ModelMissing, PasswordPolicyError, ...) carry the fix.
         log.warning("shown to the user: %s", exc)
-        st.error(str(exc).strip("'\""))
+        st.error(text(str(exc).strip("'\"")))
     except Exception as exc:
         log.exception("unexpected error in the UI")
         st.error(tr("error.generic", detail=type(exc).__name__))

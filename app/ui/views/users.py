@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from app.ui import session
@@ -12,16 +14,23 @@ admin = session.require(ADMIN)
 accounts = session.accounts()
 
 st.title(tr("users.title"))
-users = accounts.list()
+infos = accounts.list_info()
+users = [i.user for i in infos]
 st.dataframe(
     [
         {
-            "name": u.name,
-            "roles": ", ".join(sorted(u.roles)),
-            "groups": ", ".join(u.groups),
-            "status": tr("users.disabled") if accounts.is_disabled(u.name) else "",
+            tr("users.col.name"): i.user.name,
+            tr("users.col.source"): i.source.upper() if i.source != "local" else "local",
+            tr("users.col.roles"): ", ".join(sorted(i.user.roles)),
+            tr("users.col.groups"): ", ".join(i.user.groups),
+            tr("users.col.synced"): ", ".join(i.synced_groups) if i.source != "local" else "",
+            tr("users.col.extra"): ", ".join(i.extra_groups),
+            tr("users.col.last_synced"): (
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(i.last_synced)) if i.last_synced else ""
+            ),
+            tr("users.col.status"): tr("users.disabled") if i.disabled else "",
         }
-        for u in users
+        for i in infos
     ],
     hide_index=True,
     width="stretch",
@@ -52,17 +61,28 @@ if users:
     st.subheader(tr("users.edit"))
     chosen = st.selectbox(tr("users.name"), [u.name for u in users], key="edit_user")
     target = accounts.get(chosen)
-    roles = st.multiselect(
-        tr("users.roles"), sorted(ROLES), default=sorted(target.roles), key=f"roles_{chosen}"
-    )
-    groups = st.text_input(
-        tr("users.groups"), value=", ".join(target.groups), key=f"groups_{chosen}"
-    )
-    if st.button(tr("users.save"), key="save_user"):
-        with session.shown_errors():
-            accounts.set_roles(chosen, roles, by=admin.name)
-            accounts.set_groups(chosen, groups, by=admin.name)
-            st.success(tr("users.saved"))
+    info = accounts.info(chosen)
+    if info.source == "local":
+        roles = st.multiselect(
+            tr("users.roles"), sorted(ROLES), default=sorted(target.roles), key=f"roles_{chosen}"
+        )
+        groups = st.text_input(
+            tr("users.groups"), value=", ".join(target.groups), key=f"groups_{chosen}"
+        )
+        if st.button(tr("users.save"), key="save_user"):
+            with session.shown_errors():
+                accounts.set_roles(chosen, roles, by=admin.name)
+                accounts.set_groups(chosen, groups, by=admin.name)
+                st.success(tr("users.saved"))
+    else:  # a directory account: its roles and groups are the directory's; only an audited extra
+        st.info(tr("users.directory_managed", name=chosen, source=info.source.upper()))
+        extra = st.text_input(
+            tr("users.extra_groups"), value=", ".join(info.extra_groups), key=f"extra_{chosen}"
+        )
+        if st.button(tr("users.save_extra"), key="save_extra"):
+            with session.shown_errors():
+                accounts.set_extra_groups(chosen, extra, by=admin.name)
+                st.success(tr("users.saved"))
     col1, col2, col3 = st.columns(3)
     with col1:
         disabled = accounts.is_disabled(chosen)
@@ -76,8 +96,9 @@ if users:
                 accounts.unlock(chosen, by=admin.name)
                 st.success(tr("users.saved"))
     with col3:
-        new_password = st.text_input(tr("users.reset"), type="password", key=f"reset_{chosen}")
-        if st.button(tr("users.reset"), key="reset_user") and new_password:
-            with session.shown_errors():
-                accounts.set_password(chosen, new_password, must_change=True, by=admin.name)
-                st.success(tr("users.saved"))
+        if info.source == "local":  # a directory account's password is the directory's
+            new_password = st.text_input(tr("users.reset"), type="password", key=f"reset_{chosen}")
+            if st.button(tr("users.reset"), key="reset_user") and new_password:
+                with session.shown_errors():
+                    accounts.set_password(chosen, new_password, must_change=True, by=admin.name)
+                    st.success(tr("users.saved"))
