@@ -35,7 +35,18 @@ from app import metrics
 from app.audit import AuditLog
 from app.users import ADMIN, User
 from ingest.errors import DiskFull
-from ingest.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, JobQueue, WatchedFolder, WriterLock
+from ingest.jobs import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    JOBS_DB,
+    QUEUED,
+    RUNNING,
+    Job,
+    JobQueue,
+    WatchedFolder,
+    WriterLock,
+)
 from ingest.pipeline import (
     FileResult,
     Index,
@@ -134,7 +145,7 @@ class IngestJobs:
     one writer thread that applies the jobs."""
 
     def __init__(self, data_dir: Path, audit: AuditLog, open_index: Callable[[], Index]) -> None:
-        self.queue = JobQueue(data_dir / "jobs.sqlite3")
+        self.queue = JobQueue(data_dir / JOBS_DB)
         self.lock = WriterLock(data_dir / "jobs.lock")
         self.audit = audit
         self._open_index = open_index
