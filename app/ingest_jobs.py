@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -365,6 +366,7 @@ class IngestJobs:
             job=job.id,
             kind=job.kind,
             attempt=job.attempts,
+            writer_pid=os.getpid(),
             **_audit_params(job.params),
         )
         try:

@@ -316,3 +316,50 @@ def test_intervals_read_like_the_cli_writes_them() -> None:
     for bad in ("", "soon", "-5m", "0"):
         with pytest.raises(ValueError, match="30s, 15m"):
             parse_interval(bad)
+
+
+def test_cli_ingest_beside_a_running_writer_is_run_and_followed_there(
+    data_dir: Path, tmp_path: Path, onnx_embedder_dir: Path
+) -> None:
+    """`kura ingest` while another process holds the writer (a server, `kura jobs work`): the
+    job goes into the shared queue, that writer runs it, the CLI follows it to its report."""
+    from ingest.jobs import WriterLock
+
+    folder = _folder(tmp_path / "docs", "cli", 3, 1)
+    env = {
+        **os.environ,
+        "KURA_DATA_DIR": str(data_dir),
+        "KURA_EMBEDDER_PATH": str(onnx_embedder_dir),
+        "PYTHONPATH": str(REPO),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "jobs", "work"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        _wait_for(lambda: WriterLock(data_dir / "jobs.lock").held_elsewhere(), "the worker taking the writer lock")
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "ingest", str(folder), "--groups", "staff"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ingested" in done.stdout and "3 " in done.stdout
+        listed = subprocess.run(
+            [sys.executable, "-m", "app.cli", "jobs", "list"], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert listed.returncode == 0 and "done" in listed.stdout
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+    from app.audit import AuditLog
+
+    started = [e for e in AuditLog(data_dir / "audit.jsonl").entries() if e["action"] == "job_started"]
+    assert [e["writer_pid"] for e in started] == [worker.pid]
