@@ -201,7 +201,9 @@ class IngestJobs:
             error = self._errors.pop(job_id, None)
             if error is not None:
                 raise error
-            raise JobFailed(f"job {job_id} failed: {job.error}")
+            # Run by another process: the same type for the errors a caller handles, same message.
+            typed = _TYPED_ERRORS.get(job.error_type)
+            raise typed(job.error) if typed else JobFailed(f"job {job_id} failed: {job.error}")
         if job.state == CANCELLED:
             raise JobCancelled(
                 f"job {job_id} was cancelled; the files it finished before the cancel are searchable, "
@@ -470,7 +472,7 @@ class IngestJobs:
         if manifest.document(target) is not None:
             files = manifest.files_of(target)
         else:
-            path = str(Path(target).expanduser().resolve())
+            path = job.params.get("path") or str(Path(target).expanduser().resolve())
             files = [f for f in manifest.all_files() if f.path == path or f.path.startswith(path.rstrip("/") + "/")]
         if not files:
             self.audit.append(
@@ -515,6 +517,14 @@ class IngestJobs:
             remove_path(index, record.path)
         self.audit.append(user=job.submitted_by, role=ADMIN, action="delete", job=job.id, documents=[doc_id])
         self.queue.finish(job.id, DONE, {"removed": [f.path for f in files]})
+
+
+_TYPED_ERRORS: dict[str, type[Exception]] = {
+    "DocumentNotFound": DocumentNotFound,
+    "FileNotFoundError": FileNotFoundError,
+    "DiskFull": DiskFull,
+    "ValueError": ValueError,
+}
 
 
 def _audit_params(params: dict[str, Any]) -> dict[str, Any]:

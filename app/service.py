@@ -592,7 +592,9 @@ class KuraService:
         if not chosen:
             raise ValueError("give at least one group; use 'everyone' to let every user read it")
         # A job, so it cannot interleave with a sync of the same files; the writer audits it.
-        job = self.ingest_jobs.submit(user, "acl", {"target": target, "groups": chosen})
+        # A path is resolved here: the writer may run in another process, in another directory.
+        path = str(Path(target).expanduser().resolve())
+        job = self.ingest_jobs.submit(user, "acl", {"target": target, "path": path, "groups": chosen})
         return int(self.ingest_jobs.wait(job.id).report["changed"])
 
     def passage(self, user: User, chunk_id: str, as_admin: bool = False) -> Passage:
