@@ -145,7 +145,11 @@ class IngestJobs:
     """The job queue of one data directory, and (in the process holding the writer lock) the
     one writer thread that applies the jobs."""
 
-    def __init__(self, data_dir: Path, audit: AuditLog, open_index: Callable[[], Index]) -> None:
+    def __init__(self, data_dir: Path, audit: AuditLog, open_index: Callable[[], Index], nice: int = 10) -> None:
+        """`nice`: the writer thread (and the parse thread it starts, which inherits it) runs this
+        much nicer than the readers: on a small machine a search competes with embedding for the
+        same cores, and the person waiting for an answer should win. Idle cores stay ingestion's."""
+        self.nice = nice
         self.queue = JobQueue(data_dir / JOBS_DB)
         self.lock = WriterLock(data_dir / "jobs.lock")
         self.audit = audit
@@ -263,6 +267,12 @@ class IngestJobs:
             self._changed.notify_all()
 
     def _run(self) -> None:
+        try:  # Linux: PRIO_PROCESS with a thread id sets that one thread's nice value
+            tid = threading.get_native_id()
+            if self.nice > 0:
+                os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
+        except (OSError, AttributeError):
+            log.info("could not lower the ingest writer's priority; searches share the CPU equally")
         while not self._stop.is_set() and not self.lock.acquire():
             self._stop.wait(_LOCK_RETRY_S)  # another process writes; take over if it goes away
         index: Index | None = None

@@ -295,7 +295,8 @@ class KuraService:
         with self._init_lock:
             if "ingest_jobs" in self.__dict__:
                 return self.__dict__["ingest_jobs"]
-            return IngestJobs(self.settings.data_dir, self.audit, open_index=lambda: self.index)
+            s = self.settings
+            return IngestJobs(s.data_dir, self.audit, open_index=lambda: self.index, nice=s.ingest_nice)
 
     def start_writer(self) -> None:
         """Start this process's ingest writer now (the server does, so watched folders run and
