@@ -242,6 +242,7 @@ def serve(
 
 
 def main() -> None:
+    from app.ingest_jobs import JobCancelled, JobFailed
     from app.logs import configure_logging
     from app.users import AccessDenied
     from ingest.errors import DiskFull
@@ -261,7 +262,8 @@ def main() -> None:
     configure_logging(settings)
     try:
         app()
-    except (StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError) as exc:
+    except (StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError,
+            LookupError, JobCancelled, JobFailed) as exc:  # fmt: skip
         # Errors a user can meet: say what to do, no traceback.
         err.print(f"[red]kura: {exc}[/red]", highlight=False)
         sys.exit(2)
