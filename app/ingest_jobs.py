@@ -163,6 +163,7 @@ class IngestJobs:
         self._errors: dict[int, BaseException] = {}  # exceptions of jobs this process ran
         self._progress: dict[int, dict[str, Any]] = {}
         self._cancelled_here: set[int] = set()  # cancels asked in this process: seen at once
+        self._fatal: BaseException | None = None  # what stopped this process's writer, if anything
 
     # --- submitting and following ----------------------------------------------------------
     def submit(self, user: User, kind: str, params: dict[str, Any], watched: WatchedFolder | None = None) -> Job:
@@ -199,6 +200,15 @@ class IngestJobs:
                 break
             if self._stop.is_set() and self.lock.held:
                 raise WriterStopped(f"kura is shutting down; job {job_id} resumes at the next start")
+            if self._fatal is not None:
+                if is_disk_full(self._fatal):
+                    raise DiskFull(
+                        "the disk holding the data directory filled up during ingestion; nothing already "
+                        f"searchable was lost. Free space there, then run kura again: job {job_id} resumes"
+                    ) from self._fatal
+                raise WriterStopped(
+                    f"the ingest writer stopped ({self._fatal!r}); job {job_id} resumes at the next start"
+                )
             with self._changed:
                 self._changed.wait(timeout=0.2)
         if job.state == FAILED:
@@ -235,6 +245,7 @@ class IngestJobs:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stop.clear()
+            self._fatal = None
             self._thread = threading.Thread(target=self._run, name="kura-ingest-writer", daemon=True)
             self._thread.start()
 
@@ -273,6 +284,15 @@ class IngestJobs:
                 os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
         except (OSError, AttributeError):
             log.info("could not lower the ingest writer's priority; searches share the CPU equally")
+        try:
+            self._write()
+        except BaseException as exc:  # the queue itself cannot be written (a full disk) or a bug
+            log.exception("the ingest writer stopped")
+            self._fatal = exc
+            self.lock.release()  # another process (the next start) takes over and resumes
+            self._notify()
+
+    def _write(self) -> None:
         while not self._stop.is_set() and not self.lock.acquire():
             self._stop.wait(_LOCK_RETRY_S)  # another process writes; take over if it goes away
         index: Index | None = None
