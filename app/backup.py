@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.privacy import make_private
+from ingest.jobs import JOBS_DB
 from retrieval.store import EdgeStore, SparseVec, StoredChunk, copy_keeping_holes
 
 if TYPE_CHECKING:
@@ -105,6 +106,8 @@ def backup_service(service: KuraService, dest: Path) -> BackupSummary:
     def copy_databases() -> None:
         _sqlite_copy(settings.manifest_path, dest / settings.manifest_path.name)
         _sqlite_copy(settings.users_path, dest / settings.users_path.name)
+        if (settings.data_dir / JOBS_DB).is_file():  # the job history and the watched folders
+            _sqlite_copy(settings.data_dir / JOBS_DB, dest / JOBS_DB)
 
     if isinstance(store, EdgeStore):
         # Under the store's write lock: the shard and the manifest are taken at the same point.
@@ -187,7 +190,7 @@ def restore_backup(src: Path, settings: KuraSettings) -> int:
         )
     settings.ensure_dirs()
     restored = 0
-    for name in (settings.manifest_path.name, settings.users_path.name, *meta.get("audit", [])):
+    for name in (settings.manifest_path.name, settings.users_path.name, JOBS_DB, *meta.get("audit", [])):
         if (src / name).is_file():
             shutil.copy2(src / name, data / name)
             restored += 1

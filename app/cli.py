@@ -209,6 +209,11 @@ from app.cli_ops import register as _register_ops  # noqa: E402
 
 _register_ops(app)  # migrate, backup, restore, metrics
 
+from app.cli_jobs import folders_app, jobs_app  # noqa: E402
+
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(folders_app, name="folders")
+
 
 @app.command()
 def serve(
@@ -230,6 +235,7 @@ def serve(
 
 def main() -> None:
     from app.audit import AuditKeyMissing
+    from app.ingest_jobs import JobCancelled, JobFailed
     from app.logs import configure_logging
     from app.privacy import private_umask
     from app.settings import SettingsError, load_settings
@@ -251,7 +257,17 @@ def main() -> None:
     try:
         app()
     except (
-        StoreBusy, DiskFull, ServerStoreError, ModelError, AccessDenied, FileNotFoundError, ValueError, AuditKeyMissing
+        StoreBusy,
+        DiskFull,
+        ServerStoreError,
+        ModelError,
+        AccessDenied,
+        FileNotFoundError,
+        ValueError,
+        LookupError,
+        AuditKeyMissing,
+        JobCancelled,
+        JobFailed,
     ) as exc:
         # Errors a user can meet: say what to do, no traceback.
         err.print(f"[red]kura: {exc}[/red]", highlight=False)

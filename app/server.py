@@ -198,6 +198,7 @@ def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
 
         service = KuraService(settings)
         runtime.install(service)
+        service.start_writer()  # runs watched folders and resumes interrupted jobs (app/ingest_jobs.py)
         log.info("kura service ready", extra={"data_dir": str(settings.data_dir)})
         try:
             yield {"service": service}

@@ -65,6 +65,7 @@ class KuraSettings(BaseSettings):
     max_file_mb: float = 200.0
     min_free_mb: float = 500.0  # ingestion refuses to start with less free space in data_dir
     ocr_languages: str = "eng+jpn"
+    ingest_nice: int = 10  # the ingest writer runs this much nicer than searches (0: equal share)
 
     # Retrieval.
     search_top_k: int = 8

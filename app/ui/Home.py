@@ -78,7 +78,7 @@ def change_password_page() -> None:
 # never registered, so it cannot be reached by URL either.
 _PAGES_BY_ROLE = (
     (EMPLOYEE, "employee", ["ask"]),
-    (ADMIN, "admin", ["upload", "documents", "users", "system"]),
+    (ADMIN, "admin", ["upload", "documents", "users", "system", "jobs"]),
     (AUDITOR, "auditor", ["audit"]),
 )
 

@@ -1,0 +1,66 @@
+"""The admin's Jobs page (app/ui/views/jobs.py), driven in-process by AppTest against a real data
+directory: the jobs the UI's own service ran, a watched folder added through the form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.accounts import Accounts
+from app.settings import KuraSettings
+from app.users import User
+
+REPO = Path(__file__).resolve().parent.parent
+HOME = str(REPO / "app" / "ui" / "Home.py")
+JOBS = str(REPO / "app" / "ui" / "views" / "jobs.py")
+PASSWORD = "Maple-harbor-77"
+
+
+@pytest.fixture
+def ui_service(data_dir: Path, embedder) -> Iterator:
+    accounts = Accounts(KuraSettings().users_path)
+    accounts.add("boss", PASSWORD, ["admin", "employee"])
+    accounts.close()
+    from app.ui import session
+
+    session._shared.clear()
+    service, shared_accounts = session._shared(str(KuraSettings().data_dir))
+    service.__dict__["embedder"] = embedder
+    yield service
+    service.close()
+    shared_accounts.close()
+    session._shared.clear()
+
+
+def test_admin_sees_every_job_and_adds_a_watched_folder(ui_service, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "<img src=x onerror=alert(1)>.md").write_text("# Leave\n\nTwenty days of leave.\n")
+    admin = User("boss", frozenset({"admin", "employee"}))
+    ui_service.ingest(admin, folder, ["staff"])
+
+    at = AppTest.from_file(HOME, default_timeout=120).run()
+    at.text_input(key="login_name").input("boss")
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    at.switch_page(JOBS).run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Ingestion jobs"]
+    jobs = at.dataframe[0].value
+    assert list(jobs["job"]) == [1] and list(jobs["state"]) == ["done"]
+    assert str(folder) in list(jobs["target"])[0] and "ingested 1" in list(jobs["report"])[0]
+    assert not any("onerror" in m.value for m in at.markdown)  # the hostile name is data only
+
+    at.text_input(key="jobs_watch_path").input(str(folder))
+    at.text_input(key="jobs_watch_groups").input("hr")
+    at.text_input(key="jobs_watch_every").input("2h")
+    next(b for b in at.button if b.label == "Watch folder").click().run()
+    assert not at.exception, at.exception
+    assert any(str(folder) in s.value for s in at.success)
+    watched = ui_service.watched_folders(admin)
+    assert [(w.path, w.groups, w.every_s) for w in watched] == [(str(folder), ("hr",), 7200.0)]
+    entries = [e for e in ui_service.audit.entries() if e["action"] == "folder_watch"]
+    assert entries and entries[-1]["user"] == "boss"
