@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.accounts import Accounts
 from app.settings import KuraSettings
+from app.ui.safe_text import text
 from app.users import User
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,18 +22,22 @@ PASSWORD = "Maple-harbor-77"
 
 @pytest.fixture
 def ui_service(data_dir: Path, embedder) -> Iterator:
+    """The one service installed the way `kura serve`'s lifespan installs it (app/server.py)."""
     accounts = Accounts(KuraSettings().users_path)
     accounts.add("boss", PASSWORD, ["admin", "employee"])
     accounts.close()
-    from app.ui import session
+    from app import runtime
+    from app.service import KuraService
 
-    session._shared.clear()
-    service, shared_accounts = session._shared(str(KuraSettings().data_dir))
+    service = KuraService(KuraSettings())
     service.__dict__["embedder"] = embedder
+    runtime.install(service)
+    service.start_writer()
     yield service
+    runtime.uninstall()
     service.close()
-    shared_accounts.close()
-    session._shared.clear()
+    if "accounts" in service.__dict__:
+        service.accounts.close()
 
 
 def test_admin_sees_every_job_and_adds_a_watched_folder(ui_service, tmp_path: Path) -> None:
@@ -59,7 +64,7 @@ def test_admin_sees_every_job_and_adds_a_watched_folder(ui_service, tmp_path: Pa
     at.text_input(key="jobs_watch_every").input("2h")
     next(b for b in at.button if b.label == "Watch folder").click().run()
     assert not at.exception, at.exception
-    assert any(str(folder) in s.value for s in at.success)
+    assert any(text(str(folder)) in s.value for s in at.success), [e.value for e in at.error]  # shown escaped
     watched = ui_service.watched_folders(admin)
     assert [(w.path, w.groups, w.every_s) for w in watched] == [(str(folder), ("hr",), 7200.0)]
     entries = [e for e in ui_service.audit.entries() if e["action"] == "folder_watch"]

@@ -132,7 +132,7 @@ with session.shown_errors():
 
 with st.form("jobs_watch"):
     path = st.text_input(tr("jobs.watch_path"), key="jobs_watch_path")
-    groups = st.text_input(tr("jobs.watch_groups"), value="everyone", key="jobs_watch_groups")
+    groups = st.text_input(tr("jobs.watch_groups"), key="jobs_watch_groups")  # required: no implicit everyone
     every = st.text_input(tr("jobs.watch_every"), value="15m", key="jobs_watch_every")
     submitted = st.form_submit_button(tr("jobs.watch_add"), type="primary")
 if submitted:
