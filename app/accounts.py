@@ -10,6 +10,12 @@ Usage:
     user = accounts.authenticate("alice", "correct horse battery")
     token = accounts.open_session(user)
     user = accounts.user_for_session(token)            # on every request: fresh roles and groups
+
+Threads: the UI shares one Accounts among every browser session, so its one connection is
+guarded by one lock around every statement (each is a single short row read or write; the slow
+argon2 hashing runs outside it), with a 30 s busy timeout against other processes (`kura users`
+beside a server). One lock rather than a connection per thread: Streamlit runs each page in a
+short-lived thread, which would leave a connection behind per page run.
 """
 
 from __future__ import annotations
@@ -519,7 +525,8 @@ class Accounts:
             self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def _audit(self, user: str | None, action: str, role: str = "", **fields: object) -> None:
         if self.audit is not None and user is not None:

@@ -201,6 +201,11 @@ from app.cli_ops import register as _register_ops  # noqa: E402
 
 _register_ops(app)  # migrate, backup, restore, metrics
 
+from app.cli_jobs import folders_app, jobs_app  # noqa: E402
+
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(folders_app, name="folders")
+
 
 @app.command()
 def serve(

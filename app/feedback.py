@@ -4,6 +4,11 @@ Usage:
     book = FeedbackBook(settings.data_dir / "feedback.sqlite3")
     book.add("alice", "How many days of leave?", "Twenty [1].", helpful=True, cited=["hr.pdf p.3"])
     recent = book.recent(limit=100)
+
+Threads: the UI shares one book among every browser session, so its one connection is guarded
+by one lock (every statement is a single short row read or write), with a 30 s busy timeout
+against other processes. One lock rather than a connection per thread: Streamlit runs each page
+in a short-lived thread, which would leave a connection behind per page run.
 """
 
 from __future__ import annotations
@@ -45,10 +50,10 @@ class Feedback:
 class FeedbackBook:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
 
     def add(
         self,
@@ -76,15 +81,17 @@ class FeedbackBook:
             return int(cursor.lastrowid or 0)
 
     def recent(self, limit: int = 200) -> list[Feedback]:
-        rows = self._db.execute(
-            "SELECT id, at, user, question, answer, helpful, cited, comment FROM feedback"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, at, user, question, answer, helpful, cited, comment FROM feedback"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
         return [
             Feedback(r[0], r[1], r[2], r[3], r[4], bool(r[5]), tuple(json.loads(r[6])), r[7])
             for r in rows
         ]
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

@@ -58,6 +58,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "nav.users": ("Users", "ユーザー"),
     "nav.system": ("System", "システム"),
     "nav.audit": ("Audit log", "監査ログ"),
+    "nav.jobs": ("Jobs", "ジョブ"),
     "nav.section.employee": ("Search", "検索"),
     "nav.section.admin": ("Administration", "管理"),
     "nav.section.auditor": ("Audit", "監査"),
@@ -232,6 +233,26 @@ _TEXT: dict[str, tuple[str, str]] = {
     "audit.documents": ("Documents shown", "表示された文書"),
     "audit.csv": ("Download CSV", "CSV をダウンロード"),
     "audit.jsonl": ("Download JSON Lines", "JSON Lines をダウンロード"),
+    # ingestion jobs and watched folders (app/ui/views/jobs.py)
+    "jobs.title": ("Ingestion jobs", "取り込みジョブ"),
+    "jobs.none": ("No jobs yet.", "ジョブはまだありません。"),
+    "jobs.cancel": ("Cancel job", "ジョブを取り消す"),
+    "jobs.cancel_which": ("Job to cancel", "取り消すジョブ"),
+    "jobs.cancelled": ("Cancel requested for job {id}.", "ジョブ {id} の取り消しを要求しました。"),
+    "jobs.running": (
+        "Job {id} · {done}/{total} files · {pages} pages · {rate:.1f} chunks/s · {current}",
+        "ジョブ {id} · {done}/{total} ファイル · {pages} ページ · {rate:.1f} チャンク/秒 · {current}",
+    ),
+    "jobs.eta": (" · about {eta:.0f} s left", " · 残り約 {eta:.0f} 秒"),
+    "jobs.watched": ("Watched folders", "監視フォルダー"),
+    "jobs.watched_none": ("No watched folders.", "監視フォルダーはありません。"),
+    "jobs.watch_path": ("Folder on the server", "サーバー上のフォルダー"),
+    "jobs.watch_groups": ("Groups that may read it", "閲覧できるグループ"),
+    "jobs.watch_every": ("Re-sync every (e.g. 15m, 2h)", "再同期の間隔(例: 15m, 2h)"),
+    "jobs.watch_add": ("Watch folder", "フォルダーを監視"),
+    "jobs.watch_added": ("Watching {path}.", "{path} を監視しています。"),
+    "jobs.watch_remove": ("Stop watching", "監視をやめる"),
+    "jobs.watch_removed": ("Stopped watching {path}.", "{path} の監視をやめました。"),
     # errors
     "error.generic": (
         "Something went wrong: {detail}. Try again; if it persists, tell an admin "

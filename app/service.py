@@ -11,7 +11,6 @@ Usage:
 
 from __future__ import annotations
 
-import errno
 import logging
 import re
 import shutil
@@ -28,11 +27,13 @@ from app.accounts import Accounts
 from app.audit import AuditLog, ChainProblem
 from app.backup import BackupError, BackupSummary, backup_service
 from app.feedback import Feedback, FeedbackBook
+from app.ingest_jobs import DocumentNotFound, IngestJobs, report_from_dict
 from app.settings import KuraSettings
 from app.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, check_group_name
 from ingest.errors import DiskFull
+from ingest.jobs import Job, WatchedFolder
 from ingest.manifest import DocumentRecord, FileRecord, Manifest
-from ingest.pipeline import Index, IngestProgress, IngestReport, recover, sync_folder
+from ingest.pipeline import Index, IngestProgress, IngestReport, recover
 from models.citations import CitationCheck, check_citations, content_words
 from models.embedder import Embedder, load_embedder
 from models.llm import LLM, load_llm
@@ -67,13 +68,7 @@ def _check_free_space(data_dir: Path, min_free_mb: float) -> None:
         )
 
 
-def _is_disk_full(exc: BaseException) -> bool:
-    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in str(exc)
-
-
-class DocumentNotFound(LookupError):
-    """No such document, file or passage among those the caller may read (one message for both,
-    so the error does not reveal that a forbidden document exists)."""
+__all__ = ["Answer", "DocumentNotFound", "KuraService"]  # DocumentNotFound lives in app/ingest_jobs.py
 
 
 @dataclass
@@ -135,7 +130,9 @@ class KuraService:
         self.settings = settings or KuraSettings()
         self.settings.ensure_dirs()
         self.audit = AuditLog(self.settings.audit_path)
-        self._init_lock = threading.Lock()
+        # Re-entrant: `index` builds `store` and `manifest` under it. Each of them checks again
+        # inside the lock, so two threads (a reader and the ingest writer) never open two.
+        self._init_lock = threading.RLock()
         metrics.watch_service(self)
         if self.settings.metrics_port is not None:  # the UI process, a worker: whoever serves
             try:
@@ -154,6 +151,12 @@ class KuraService:
 
     @cached_property
     def store(self) -> ChunkStore:
+        with self._init_lock:
+            if "store" in self.__dict__:
+                return self.__dict__["store"]
+            return self._open_store()
+
+    def _open_store(self) -> ChunkStore:
         if self.settings.qdrant_url:
             from retrieval.server_store import ServerStore
 
@@ -197,11 +200,14 @@ class KuraService:
 
     @cached_property
     def manifest(self) -> Manifest:
-        return Manifest(self.settings.manifest_path)
+        with self._init_lock:
+            return self.__dict__.get("manifest") or Manifest(self.settings.manifest_path)
 
     @cached_property
     def index(self) -> Index:
         with self._init_lock:
+            if "index" in self.__dict__:  # another thread opened it while this one waited
+                return self.__dict__["index"]
             index = Index(
                 store=self.store,
                 manifest=self.manifest,
@@ -211,6 +217,7 @@ class KuraService:
                 overlap_tokens=self.settings.chunk_overlap_tokens,
                 max_file_bytes=int(self.settings.max_file_mb * 1024 * 1024),
             )
+            # Once per process, before its ingest writer takes a job (never inside a job).
             repaired = recover(index)
             if repaired:
                 log.warning("finished %d document swaps interrupted by a crash", repaired)
@@ -277,40 +284,77 @@ class KuraService:
         groups: Sequence[str],
         on_progress: Callable[[IngestProgress], None] | None = None,
     ) -> IngestReport:
-        user.require(ADMIN, "ingest documents")
+        """Submit a folder sync as a job, then follow it to its end (calling `on_progress` from
+        this thread). Raises JobCancelled if an admin cancels it meanwhile."""
+        job = self.submit_ingest(user, folder, groups)
+        return report_from_dict(self.ingest_jobs.wait(job.id, on_progress).report)
+
+    # --- ingestion jobs (app/ingest_jobs.py: the queue and the one writer) -----------------
+    @cached_property
+    def ingest_jobs(self) -> IngestJobs:
+        with self._init_lock:
+            if "ingest_jobs" in self.__dict__:
+                return self.__dict__["ingest_jobs"]
+            return IngestJobs(self.settings.data_dir, self.audit, open_index=lambda: self.index)
+
+    def start_writer(self) -> None:
+        """Start this process's ingest writer now (the server does, so watched folders run and
+        interrupted jobs resume without waiting for the first upload)."""
+        self.ingest_jobs.start()
+
+    def submit_ingest(self, user: User, folder: Path, groups: Sequence[str]) -> Job:
+        """Queue a folder sync; returns at once with the job (follow it with `job()`)."""
+        self._denied(user, ADMIN, "ingest documents", folder=str(folder))
         _check_free_space(self.settings.data_dir, self.settings.min_free_mb)
-        try:
-            with metrics.IN_FLIGHT.track_inprogress():
-                report = sync_folder(folder, groups, self.index, on_progress)
-        except Exception as exc:
-            if _is_disk_full(exc):  # the store or the manifest could not write: nothing half-visible
-                raise DiskFull(
-                    f"the disk holding {self.settings.data_dir} filled up during ingestion; nothing already "
-                    "searchable was lost. Free space there, then run the same ingest again to continue"
-                ) from exc
-            raise
-        metrics.record_ingest(report)
-        log.info(
-            "ingest",
-            extra={
-                "user": user.name,
-                "folder": str(folder),
-                "files": len(report.results),
-                "chunks": report.chunks,
-                "failed": len(report.failures),
-            },
-        )
+        root = Path(folder).expanduser().resolve()
+        if not root.exists():
+            raise FileNotFoundError(f"{folder} does not exist")
+        return self.ingest_jobs.submit(user, "ingest", {"folder": str(root), "groups": list(groups)})
+
+    def job(self, user: User, job_id: int) -> Job:
+        user.require(ADMIN, "see ingestion jobs")
+        job = self.ingest_jobs.queue.get(job_id)
+        if job is None:
+            from app.ingest_jobs import JobNotFound
+
+            raise JobNotFound(f"no job {job_id}; list jobs with `kura jobs list`")
+        return job
+
+    def jobs(self, user: User, limit: int = 200) -> list[Job]:
+        """Every job, newest first (an admin sees all of them)."""
+        user.require(ADMIN, "see ingestion jobs")
+        return self.ingest_jobs.queue.list(limit)
+
+    def cancel_job(self, user: User, job_id: int) -> Job:
+        self._denied(user, ADMIN, "cancel ingestion jobs", job=job_id)
+        return self.ingest_jobs.cancel(user, job_id)
+
+    def watch_folder(self, user: User, folder: Path, groups: Sequence[str], every_s: float) -> WatchedFolder:
+        """Re-sync `folder` as a job every `every_s` seconds (adds, replaces and removes what changed)."""
+        self._denied(user, ADMIN, "watch folders", folder=str(folder))
+        root = Path(folder).expanduser().resolve()
+        if not root.is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder; give a folder that exists")
+        chosen = sorted({check_group_name(g) for g in groups})
+        if not chosen:
+            raise ValueError("give at least one group; use 'everyone' to let every user read it")
+        watched = self.ingest_jobs.queue.watch(str(root), tuple(chosen), every_s, user.name)
         self.audit.append(
-            user=user.name,
-            role=ADMIN,
-            action="ingest",
-            folder=str(folder),
-            groups=list(groups),
-            ingested=report.count("ingested"),
-            failed=len(report.failures),
-            removed=report.count("removed"),
+            user=user.name, role=ADMIN, action="folder_watch", folder=str(root), groups=chosen, every_s=every_s
         )
-        return report
+        self.ingest_jobs.wake()  # a writer in this process picks it up now, one elsewhere within 0.5 s
+        return watched
+
+    def unwatch_folder(self, user: User, folder: Path) -> None:
+        self._denied(user, ADMIN, "watch folders", folder=str(folder))
+        root = str(Path(folder).expanduser().resolve())
+        if not self.ingest_jobs.queue.unwatch(root):
+            raise FileNotFoundError(f"{folder} is not a watched folder; list them with `kura folders list`")
+        self.audit.append(user=user.name, role=ADMIN, action="folder_unwatch", folder=root)
+
+    def watched_folders(self, user: User) -> list[WatchedFolder]:
+        user.require(ADMIN, "see watched folders")
+        return self.ingest_jobs.queue.watched()
 
     @cached_property
     def accounts(self) -> Accounts:
@@ -423,16 +467,10 @@ class KuraService:
         return self.manifest.documents()
 
     def delete(self, user: User, doc_id: str) -> None:
+        """A job like every other change to the index (the writer audits it)."""
         self._denied(user, ADMIN, "delete documents", documents=[doc_id])
-        from ingest.pipeline import remove_path
-
-        files = self.manifest.files_of(doc_id)
-        if not files and self.manifest.document(doc_id) is None:
-            self.audit.append(user=user.name, role=ADMIN, action="delete", documents=[doc_id], outcome="not_found")
-            raise DocumentNotFound(f"no document {doc_id}; list documents with `kura docs`")
-        for record in files:
-            remove_path(self.index, record.path)
-        self.audit.append(user=user.name, role=ADMIN, action="delete", documents=[doc_id])
+        job = self.ingest_jobs.submit(user, "delete", {"doc_id": doc_id})
+        self.ingest_jobs.wait(job.id)
 
     def audit_entries(self, user: User) -> list[dict]:
         user.require(AUDITOR, "read the audit log")
@@ -460,6 +498,7 @@ class KuraService:
         roots: dict[str, tuple[str, ...]] = {}
         for f in files:
             roots.setdefault(f.root, f.groups)
+        # One job per folder, each queued behind whatever is running (app/ingest_jobs.py).
         return [self.ingest(user, Path(root), groups, on_progress) for root, groups in roots.items()]
 
     def passage_neighbors(self, user: User, passage: Passage, radius: int = 1) -> list[Passage]:
@@ -552,35 +591,9 @@ class KuraService:
         chosen = sorted({check_group_name(g) for g in groups})
         if not chosen:
             raise ValueError("give at least one group; use 'everyone' to let every user read it")
-        if self.manifest.document(target) is not None:
-            files = self.manifest.files_of(target)
-        else:
-            path = str(Path(target).expanduser().resolve())
-            files = [
-                f for f in self.manifest.all_files() if f.path == path or f.path.startswith(path.rstrip("/") + "/")
-            ]
-        if not files:
-            self.audit.append(
-                user=user.name, role=ADMIN, action="acl_change", target=target, groups=chosen, outcome="not_found"
-            )
-            raise DocumentNotFound(
-                f"nothing ingested at {target!r}: give a document id (`kura docs`) or a path that was ingested"
-            )
-        from ingest.pipeline import set_groups
-
-        changed = set_groups(self.index, [f.path for f in files], chosen)
-        self.audit.append(
-            user=user.name,
-            role=ADMIN,
-            action="acl_change",
-            target=target,
-            groups=chosen,
-            previous=sorted({g for f in files for g in f.groups}),
-            files=[f.path for f in files],
-            documents=sorted({f.doc_id for f in files}),
-            outcome="changed",
-        )
-        return changed
+        # A job, so it cannot interleave with a sync of the same files; the writer audits it.
+        job = self.ingest_jobs.submit(user, "acl", {"target": target, "groups": chosen})
+        return int(self.ingest_jobs.wait(job.id).report["changed"])
 
     def passage(self, user: User, chunk_id: str, as_admin: bool = False) -> Passage:
         """One chunk for a preview, fetched again with the caller's current groups in the query."""
@@ -641,6 +654,8 @@ class KuraService:
         return "\n".join(lines) + "\n"
 
     def close(self) -> None:
+        if "ingest_jobs" in self.__dict__:
+            self.ingest_jobs.close()  # the writer stops between two files first
         if "store" in self.__dict__:
             self.store.close()
         if "manifest" in self.__dict__:

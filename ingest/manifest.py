@@ -11,12 +11,20 @@ The manifest is the truth; the store follows it. Two tables make that crash-safe
   dirty in the same transaction; the mark is cleared once the store's payload (paths, ACL
   groups) follows, or the document is dropped because no path holds it any more.
   `dirty_documents()` on startup lists documents to bring in line again.
+
+Threads: one connection guarded by one re-entrant lock, held for a whole transaction, with a
+30 s busy timeout against other processes (`kura docs` beside a server). Chosen over one
+connection per thread because reads inside a transaction (the writer's `_settle`) must see its
+own uncommitted rows, and because Streamlit runs each page in a short-lived thread, which
+would leave a connection behind per page run. Only the one ingest writer (app/ingest_jobs.py)
+opens transactions, and each is a few row writes, so a reader waits milliseconds at most.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,38 +87,42 @@ class DocumentRecord:
 class Manifest:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     # --- files -------------------------------------------------------------------------
     def file(self, path: str) -> FileRecord | None:
-        row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
-        return _file(row) if row else None
+        rows = self._rows("SELECT * FROM files WHERE path = ?", (path,))
+        return _file(rows[0]) if rows else None
 
     def files_under(self, root: str) -> list[FileRecord]:
         return [
             _file(r)
-            for r in self._db.execute("SELECT * FROM files WHERE root = ? ORDER BY path", (root,))
+            for r in self._rows("SELECT * FROM files WHERE root = ? ORDER BY path", (root,))
         ]
 
     def files_of(self, doc_id: str) -> list[FileRecord]:
         return [
             _file(r)
-            for r in self._db.execute(
-                "SELECT * FROM files WHERE doc_id = ? ORDER BY path", (doc_id,)
-            )
+            for r in self._rows("SELECT * FROM files WHERE doc_id = ? ORDER BY path", (doc_id,))
         ]
 
     def files_by_path(self, root: str) -> dict[str, FileRecord]:
@@ -118,7 +130,7 @@ class Manifest:
         return {r.path: r for r in self.files_under(root)}
 
     def all_files(self) -> list[FileRecord]:
-        return [_file(r) for r in self._db.execute("SELECT * FROM files ORDER BY path")]
+        return [_file(r) for r in self._rows("SELECT * FROM files ORDER BY path")]
 
     @staticmethod
     def put_file(db: sqlite3.Connection, record: FileRecord) -> None:
@@ -141,15 +153,15 @@ class Manifest:
 
     # --- documents ---------------------------------------------------------------------
     def document(self, doc_id: str) -> DocumentRecord | None:
-        row = self._db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return DocumentRecord(*row) if row else None
+        rows = self._rows("SELECT * FROM documents WHERE doc_id = ?", (doc_id,))
+        return DocumentRecord(*rows[0]) if rows else None
 
     def document_ids(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT doc_id FROM documents")}
+        return {r[0] for r in self._rows("SELECT doc_id FROM documents")}
 
     def documents(self) -> list[DocumentRecord]:
         return [
-            DocumentRecord(*r) for r in self._db.execute("SELECT * FROM documents ORDER BY title")
+            DocumentRecord(*r) for r in self._rows("SELECT * FROM documents ORDER BY title")
         ]
 
     @staticmethod
@@ -192,7 +204,7 @@ class Manifest:
 
     def pending_swaps(self) -> list[tuple[str, dict]]:
         return [
-            (d, json.loads(r)) for d, r in self._db.execute("SELECT doc_id, record FROM journal")
+            (d, json.loads(r)) for d, r in self._rows("SELECT doc_id, record FROM journal")
         ]
 
     @staticmethod
@@ -209,10 +221,11 @@ class Manifest:
         db.execute("DELETE FROM dirty WHERE doc_id = ?", (doc_id,))
 
     def dirty_documents(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT doc_id FROM dirty ORDER BY doc_id")]
+        return [r[0] for r in self._rows("SELECT doc_id FROM dirty ORDER BY doc_id")]
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
 
 def _file(row: tuple) -> FileRecord:

@@ -90,6 +90,15 @@ class IngestReport:
         return bool(self.results) and all(r.status == "failed" for r in self.results)
 
 
+class SyncStopped(Exception):
+    """`should_stop` said stop (a cancel, or the writer shutting down) between two files: the
+    files before it are in the index, the rest untouched. Carries the report so far."""
+
+    def __init__(self, report: IngestReport) -> None:
+        super().__init__(f"stopped after {len(report.results)} files of {report.root}")
+        self.report = report
+
+
 @dataclass(frozen=True)
 class IngestProgress:
     """One event per finished file (and one after the unchanged files were skipped); the CLI
@@ -188,11 +197,14 @@ def sync_folder(
     index: Index,
     on_progress: Callable[[IngestProgress], None] | None = None,
     remove_missing: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> IngestReport:
+    """Recovery is not done here: the process that opens the index runs `recover()` once,
+    before its writer takes the first job (app/ingest_jobs.py); recovering inside a sync would
+    delete chunks another sync had staged. `should_stop` is asked between files."""
     root = root.resolve()
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist")
-    recover(index)
     started = time.monotonic()
     acl = tuple(sorted(set(groups)))
     report = IngestReport(root=str(root))
@@ -234,7 +246,9 @@ def sync_folder(
 
     progress(str(root))
     if candidates:
-        _Writer(index, root, acl, report, progress).run(candidates)
+        _Writer(index, root, acl, report, progress, should_stop).run(candidates)
+    if should_stop and should_stop():
+        raise SyncStopped(report)
     if remove_missing:
         seen = {str(p) for p in files}
         for record in index.manifest.files_under(str(root)):
@@ -256,9 +270,11 @@ class _Writer:
         acl: tuple[str, ...],
         report: IngestReport,
         progress: Callable[[str], None],
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.index, self.root, self.acl = index, root, acl
         self.report, self.progress = report, progress
+        self.should_stop = should_stop or (lambda: False)
         self.pending: list[_Prepared] = []
         self.pending_since = 0.0
 
@@ -286,7 +302,11 @@ class _Writer:
                     break
                 if isinstance(item, BaseException):
                     raise item
+                if self.should_stop():  # files not yet swapped in stay as they were
+                    raise SyncStopped(self.report)
                 self._take(item)
+            if self.should_stop():
+                raise SyncStopped(self.report)
             self._flush()
         finally:
             stop.set()

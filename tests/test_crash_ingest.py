@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ingest.manifest import Manifest
-from ingest.pipeline import Index, sync_folder
+from ingest.pipeline import Index, recover, sync_folder
 from retrieval.store import ALL_GROUPS, EdgeStore
 
 from .conftest import REPO
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from app import offline
 from ingest.manifest import Manifest
-from ingest.pipeline import Index, sync_folder
+from ingest.pipeline import Index, recover, sync_folder
 from models.embedder import load_embedder
 from retrieval.store import EdgeStore
 
@@ -32,6 +32,7 @@ data, folder, model = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 embedder = load_embedder(model, "onnx")  # the ONNX export starts in 2 s, torch in 10+
 store = EdgeStore(data / "store", embedder.dim)
 index = Index(store, Manifest(data / "manifest.sqlite3"), embedder)
+recover(index)  # once, at open, as the service's writer does
 print("ready", flush=True)
 sync_folder(folder, ["staff"], index, on_progress=lambda e: print("file", e.files_done, flush=True))
 print("done", flush=True)
@@ -100,6 +101,7 @@ def _state(data: Path, folder: Path, embedder, finish: bool) -> dict:
         EdgeStore(data / "store", embedder.dim), Manifest(data / "manifest.sqlite3"), embedder
     )
     try:
+        recover(index)  # once, at open, as the service's writer does
         if finish:
             sync_folder(folder, ["staff"], index)
         chunks = {}

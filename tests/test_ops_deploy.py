@@ -53,7 +53,8 @@ def test_compose_file_is_valid_and_runs_qdrant_ui_and_an_ingestion_worker(compos
         assert any(
             v["target"] == "/data" and v["type"] == "volume" for v in _volumes(services[name])
         )
-    assert "kura ingest /docs" in " ".join(services["ingest-worker"]["command"])
+    worker = " ".join(services["ingest-worker"]["command"])
+    assert "kura folders add /docs" in worker and "kura jobs work" in worker  # a watched folder
     assert services["kura"]["command"] == ["kura", "serve"]
 
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 HOME = str(REPO / "app" / "ui" / "Home.py")
 VIEWS = REPO / "app" / "ui" / "views"
 PASSWORDS = {"ann": "Tulip-garden-42", "boss": "Maple-harbor-77", "checker": "Granite-lantern-31"}
-ADMIN_PAGES = ("upload", "documents", "users", "system")
+ADMIN_PAGES = ("upload", "documents", "users", "system", "jobs")
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def change_password_page() -> None:
 _PAGES_BY_ROLE = (
     (EMPLOYEE, "employee", [("ask", "forum")]),
     (ADMIN, "admin", [("upload", "upload"), ("documents", "library_books"), ("users", "group"),
-                      ("system", "monitor_heart")]),
+                      ("system", "monitor_heart"), ("jobs", "pending_actions")]),
     (AUDITOR, "auditor", [("audit", "policy")]),
 )
 

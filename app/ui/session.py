@@ -33,6 +33,7 @@ def _shared(data_dir: str) -> tuple[KuraService, Accounts]:
     """One service per server process (it owns the store: one opener per data dir); its Accounts
     writes to the service's AuditLog object, so the hash chain has a single writer."""
     service = KuraService(KuraSettings(data_dir=Path(data_dir)))
+    service.start_writer()  # runs watched folders and resumes interrupted jobs (app/ingest_jobs.py)
     return service, service.accounts
 
 
