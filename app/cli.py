@@ -197,6 +197,10 @@ from app.cli_models import models_app  # noqa: E402
 app.add_typer(models_app, name="models")
 app.command("doctor")(_doctor)
 
+from app.cli_keys import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+
 from app.cli_ops import register as _register_ops  # noqa: E402
 
 _register_ops(app)  # migrate, backup, restore, metrics

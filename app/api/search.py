@@ -1,0 +1,27 @@
+"""POST /api/v1/search: the passages that match a query, among those the caller may read."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from app.api.auth import ReadCaller
+from app.api.citations import Citation, from_passage
+
+router = APIRouter(tags=["search and ask"])
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=4000)
+    limit: int = Field(default=8, ge=1, le=50)
+
+
+class SearchResponse(BaseModel):
+    passages: list[Citation]
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, request: Request, caller: ReadCaller) -> SearchResponse:
+    """Hybrid search filtered by the key owner's groups inside the query (no LLM)."""
+    passages = request.app.state.get_service().search(caller.user, body.query, body.limit)
+    return SearchResponse(passages=[from_passage(p, n) for n, p in enumerate(passages, start=1)])
