@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -143,8 +142,17 @@ def ask(question: Annotated[str, typer.Argument()]) -> None:
             console.print(token, end="", soft_wrap=True, highlight=False, markup=False)
         console.print()
         if answer.context:
+            if answer.unsupported:
+                console.print(
+                    "\n[bold yellow]Warning: not supported by your documents[/bold yellow] "
+                    "(the answer cites none of the passages below); check them before relying on it."
+                )
             console.print("\n[bold]Citations[/bold]")
-            for c in answer.citations():
+            for c in answer.sources():
+                console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
+            if answer.also_retrieved():
+                console.print("[bold]Also retrieved[/bold] (not cited)")
+            for c in answer.also_retrieved():
                 console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
             if answer.first_token_s is not None and answer.total_s:
                 generating = answer.total_s - answer.first_token_s
@@ -216,33 +224,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port for the UI")] = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
 ) -> None:
-    """Start the browser UI."""
+    """Start the kura server: the browser UI, holding the store for the life of the process."""
+    from app.server import serve as run_server
+
     settings = KuraSettings()
     port = port or settings.ui_port
     host = host or settings.ui_host
-    page = Path(__file__).parent / "ui" / "Home.py"
     console.print(f"kura UI on [bold]http://{host}:{port}[/bold]  (data: {settings.data_dir})")
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(page),
-        "--server.port",
-        str(port),
-        "--server.address",
-        host,
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
     sys.stdout.flush()
-    # Become the Streamlit server (no child process): signals from a terminal, systemd or a
+    # The server runs in this process (no child): signals from a terminal, systemd or a
     # container runtime reach it directly, and stopping `kura serve` leaves nothing behind.
-    os.execv(sys.executable, cmd)
+    run_server(settings, host, port)
 
 
 def main() -> None:

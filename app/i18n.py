@@ -20,8 +20,16 @@ _TEXT: dict[str, tuple[str, str]] = {
     "login.submit": ("Sign in", "ログイン"),
     "login.failed": ("Wrong user name or password.", "ユーザー名またはパスワードが違います。"),
     "login.locked": (
-        "This account is locked after too many failed sign-ins. {detail}",
-        "ログインの失敗が続いたため、このアカウントはロックされています。{detail}",
+        "Too many failed sign-ins: this account is locked until {until}. Try again then, "
+        "or ask an admin to unlock it.",
+        "ログインの失敗が続いたため、このアカウントは {until} までロックされています。"
+        "その後に再度お試しいただくか、管理者にロック解除を依頼してください。",
+    ),
+    "login.locked_later": (
+        "Too many failed sign-ins: this account is locked for a while. Try again later, "
+        "or ask an admin to unlock it.",
+        "ログインの失敗が続いたため、このアカウントはしばらくロックされています。"
+        "後で再度お試しいただくか、管理者にロック解除を依頼してください。",
     ),
     "login.disabled": (
         "This account is disabled. Ask an admin to enable it.",
@@ -114,21 +122,75 @@ _TEXT: dict[str, tuple[str, str]] = {
     # admin: upload
     "upload.title": ("Upload documents", "文書のアップロード"),
     "upload.folder": ("Folder name under the data directory", "データディレクトリ内のフォルダー名"),
-    "upload.groups": ("Groups that may read these documents", "閲覧できるグループ"),
+    "upload.readers": ("Who may read these documents?", "この文書を閲覧できるのは?"),
+    "upload.readers.groups": ("Only members of the groups below", "下のグループのメンバーのみ"),
+    "upload.readers.everyone": (
+        "Everyone with a kura account (group “everyone”)",
+        "kura のアカウントを持つ全員(everyone グループ)",
+    ),
+    "upload.groups": ("Groups (comma-separated)", "グループ(カンマ区切り)"),
     "upload.groups.help": (
-        "Comma-separated; empty means everyone.",
-        "カンマ区切り。空欄の場合は全員(everyone)が閲覧できます。",
+        "For example: hr, managers. Members of any of these groups may read the documents.",
+        "例: hr, managers。いずれかのグループのメンバーが文書を閲覧できます。",
+    ),
+    "upload.choose_readers": (
+        "Choose who may read these documents first: named groups, or everyone.",
+        "先に閲覧できる人(指定したグループ、または全員)を選んでください。",
+    ),
+    "upload.need_groups": (
+        "Name at least one group, or choose “everyone” on purpose.",
+        "グループを1つ以上入力するか、意図して「全員」を選んでください。",
+    ),
+    "upload.only_hidden": (
+        "All {n} chosen files are hidden or system files (such as .DS_Store); nothing to ingest.",
+        "選択した {n} 件はすべて隠しファイルまたはシステムファイル(.DS_Store など)です。"
+        "取り込むものはありません。",
+    ),
+    "upload.relabel": (
+        "This upload changes who may read {n} documents that are already ingested (folder "
+        "{folder}). Nothing was saved yet. Check the list, then confirm or cancel.",
+        "このアップロードは、取り込み済みの {n} 件の文書(フォルダー {folder})の閲覧者を変更します。"
+        "まだ何も保存していません。一覧を確認してから、確定または取り消してください。",
+    ),
+    "upload.relabel.confirm": (
+        "Yes, change who may read them and ingest",
+        "はい、閲覧者を変更して取り込む",
+    ),
+    "upload.relabel.cancel": ("Cancel", "取り消す"),
+    "upload.cancelled": (
+        "Cancelled: nothing was saved and no permission changed.",
+        "取り消しました。何も保存されず、権限も変更されていません。",
+    ),
+    "upload.change_line": (
+        "**{file}**: readable now by {now}; after this upload by {after}{upload}",
+        "**{file}**: 現在の閲覧グループ {now}、このアップロード後は {after}{upload}",
+    ),
+    "upload.copy_line": (
+        "**{file}** (readable by {now}) has the same content as the uploaded {upload}, which would "
+        "be readable by {after}",
+        "**{file}**(閲覧グループ {now})は、アップロードする {upload} と同じ内容です。"
+        "アップロード後は {after} が閲覧できます",
+    ),
+    "upload.skipped": (
+        "Skipped {n} hidden or system files (not saved, not ingested):",
+        "隠しファイル・システムファイル {n} 件をスキップしました(保存も取り込みもしていません):",
     ),
     "upload.dir": ("Choose a folder", "フォルダーを選択"),
     "upload.files": ("…or single files", "…または個別のファイル"),
+    "upload.hint": (
+        "Drop a folder or files on the boxes above, or press Upload to choose them; "
+        "at most {mb} MB per file. Hidden and system files are skipped.",
+        "上の枠にフォルダーやファイルをドロップするか、「Upload」を押して選択してください。"
+        "1ファイル {mb} MB まで。隠しファイルとシステムファイルはスキップされます。",
+    ),
     "upload.start": ("Save and ingest", "保存して取り込む"),
     "upload.nothing": (
         "Choose a folder or files first.",
         "先にフォルダーまたはファイルを選択してください。",
     ),
     "upload.saved": (
-        "Saved {n} files to {folder}.",
-        "{n} 件のファイルを {folder} に保存しました。",
+        "Saved {n} files to the folder {folder}.",
+        "{n} 件のファイルをフォルダー {folder} に保存しました。",
     ),
     "upload.progress": (
         "{done}/{total} files · {chunks} chunks · {rate:.2f} files/s · {current}",
@@ -253,6 +315,78 @@ _TEXT: dict[str, tuple[str, str]] = {
     "jobs.watch_added": ("Watching {path}.", "{path} を監視しています。"),
     "jobs.watch_remove": ("Stop watching", "監視をやめる"),
     "jobs.watch_removed": ("Stopped watching {path}.", "{path} の監視をやめました。"),
+    # added for issue 17: every visible string in both languages
+    "ask.unsupported": (
+        "Not supported by your documents: this answer cites none of the passages it was given "
+        "in a way they support. Check the passages below before relying on it.",
+        "文書による裏付けがありません: この回答は、与えられた文書箇所を裏付けのある形で引用していません。"
+        "利用する前に下の箇所を確認してください。",
+    ),
+    "ask.uncited_mark": ("no source", "出典なし"),
+    "ask.no_sources": ("The answer cites no passage.", "回答は文書箇所を引用していません。"),
+    "ask.also_retrieved": ("Also retrieved (not cited)", "その他の検索結果(引用なし)"),
+    "ask.queue": (
+        "Waiting for the language model: you are number {n} in line.",
+        "言語モデルの順番待ちです: あなたは {n} 番目です。",
+    ),
+    "ask.queue_full": (
+        "kura is busy answering other questions (you would be number {n}; the line holds "
+        "{limit}). Try again in a minute.",
+        "kura は他の質問に回答中で混み合っています({limit} 件の待ちがいっぱいで、{n} 番目になります)。"
+        "1分ほどしてからもう一度お試しください。",
+    ),
+    "ingest.col.file": ("File", "ファイル"),
+    "ingest.col.status": ("Status", "状態"),
+    "ingest.col.chunks": ("Chunks", "チャンク"),
+    "ingest.col.pages": ("Pages", "ページ"),
+    "ingest.col.reason": ("Reason", "理由"),
+    "ingest.col.hint": ("What to do", "対処方法"),
+    "ingest.status.ingested": ("ingested", "取り込み済み"),
+    "ingest.status.linked": ("linked", "リンク"),
+    "ingest.status.unchanged": ("unchanged", "変更なし"),
+    "ingest.status.removed": ("removed", "削除"),
+    "ingest.status.failed": ("failed", "失敗"),
+    "docs.col.title": ("Title", "タイトル"),
+    "docs.col.status": ("Status", "状態"),
+    "docs.col.type": ("Type", "形式"),
+    "docs.col.size": ("Size (KB)", "サイズ(KB)"),
+    "docs.col.pages": ("Pages", "ページ"),
+    "docs.col.chunks": ("Chunks", "チャンク"),
+    "docs.col.groups": ("Groups", "グループ"),
+    "docs.col.ingested": ("Ingested", "取り込み日時"),
+    "docs.col.paths": ("Paths", "パス"),
+    "docs.col.id": ("ID", "ID"),
+    "docs.status.indexed": ("indexed", "登録済み"),
+    "docs.status.orphaned": ("orphaned", "参照なし"),
+    "feedback.col.when": ("When", "日時"),
+    "feedback.col.user": ("User", "ユーザー"),
+    "feedback.col.helpful": ("Helpful", "評価"),
+    "feedback.col.question": ("Question", "質問"),
+    "feedback.col.answer": ("Answer", "回答"),
+    "feedback.col.cited": ("Cited", "引用"),
+    "users.col.name": ("Name", "名前"),
+    "users.col.roles": ("Roles", "ロール"),
+    "users.col.groups": ("Groups", "グループ"),
+    "users.col.status": ("Status", "状態"),
+    "system.documents": ("Documents", "文書"),
+    "system.chunks": ("Chunks", "チャンク"),
+    "system.store": ("Store", "ストア"),
+    "system.disk_free": ("Disk free", "ディスク空き"),
+    "system.details": (
+        "Data directory: {data} · files {files} · audit entries {entries}",
+        "データディレクトリ: {data}・ファイル {files}・監査エントリ {entries}",
+    ),
+    "audit.col.seq": ("No.", "番号"),
+    "audit.col.time": ("Time", "日時"),
+    "audit.col.user": ("User", "ユーザー"),
+    "audit.col.action": ("Action", "操作"),
+    "audit.col.question": ("Question", "質問"),
+    "audit.col.documents": ("Documents", "文書"),
+    "audit.col.entry": ("Entry", "エントリ"),
+    "audit.col.problem": ("Problem", "問題"),
+    "audit.doc.groups": ("Readable by", "閲覧グループ"),
+    "audit.doc.gone": ("(deleted since)", "(その後削除)"),
+    "audit.cited": ("Cited in the answer", "回答で引用された箇所"),
     # errors
     "error.generic": (
         "Something went wrong: {detail}. Try again; if it persists, tell an admin "

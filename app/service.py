@@ -126,6 +126,26 @@ class Answer:
         cited = set(self.cited_numbers())
         return [c for c in self.context if c.number in cited] or list(self.context)
 
+    def sources(self) -> list[ContextPassage]:
+        """Only the passages the answer cites by an existing [n] (empty if it cites none)."""
+        cited = set(self.cited_numbers())
+        return [c for c in self.context if c.number in cited]
+
+    def also_retrieved(self) -> list[ContextPassage]:
+        """The passages the model was given but did not cite."""
+        cited = set(self.cited_numbers())
+        return [c for c in self.context if c.number not in cited]
+
+    @property
+    def unsupported(self) -> bool:
+        """Passages were found, but no sentence of the answer cites one that supports it."""
+        return bool(self.context) and self.check.unsupported
+
+    def queue_position(self) -> int:
+        """How many answers the model serves before this one starts (0: it started or ended)."""
+        position = getattr(self._stream, "position", None)
+        return int(position()) if callable(position) else 0
+
 
 class KuraService:
     def __init__(self, settings: KuraSettings | None = None) -> None:
@@ -478,6 +498,13 @@ class KuraService:
         user.require(AUDITOR, "read the audit log")
         self.audit.append(user=user.name, role=AUDITOR, action="audit_view")
         return list(self.audit.entries())
+
+    def audited_documents(self, user: User, doc_ids: Sequence[str]) -> dict[str, list[FileRecord]]:
+        """For the auditor's view: the paths and groups of documents named in audit entries
+        (a deleted document maps to no paths). Auditors and admins only."""
+        if AUDITOR not in user.roles:
+            self._denied(user, ADMIN, "resolve audited documents")
+        return {doc_id: self.manifest.files_of(doc_id) for doc_id in dict.fromkeys(doc_ids)}
 
     # --- what the admin and auditor pages need ------------------------------------------
     def document_files(self, user: User, doc_id: str) -> list[FileRecord]:

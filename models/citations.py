@@ -112,3 +112,32 @@ def strip_invalid(text: str, invalid: list[int]) -> str:
 def _add(numbers: list[int], n: int) -> None:
     if n not in numbers:
         numbers.append(n)
+
+
+def sentence_support(text: str, passages: Mapping[int, str]) -> list[tuple[str, bool]]:
+    """The answer cut into sentences (concatenated they give `text` back, separators included),
+    each with whether it carries a citation of a passage that supports it; for the UI to mark
+    the sentences that nothing supports."""
+    passage_words = {n: content_words(t) for n, t in passages.items()}
+    pieces: list[tuple[str, bool]] = []
+    start, previous = 0, ""
+    for end in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
+        piece = text[start:end]
+        start = end
+        if not piece:
+            continue
+        numbers = [int(n) for n in CITATION.findall(piece)]
+        claim = " ".join(CITATION.sub(" ", piece).split())
+        bare = bool(numbers) and not content_words(claim)
+        if bare:  # a bare "[2]." cites the sentence before it
+            claim = previous
+        words = content_words(claim)
+        if not words and not numbers:  # no claim to support ("Sure!", a blank line)
+            pieces.append((piece, True))
+            continue
+        supported = any(n in passage_words and _stem_match(words, passage_words[n]) for n in numbers)
+        if bare and supported and pieces:
+            pieces[-1] = (pieces[-1][0], True)
+        pieces.append((piece, supported or bare))
+        previous = claim
+    return pieces

@@ -25,24 +25,25 @@ Remote workers must use the company VPN and an encrypted laptop.
 
 @pytest.fixture
 def ui_service(data_dir: Path, embedder, tmp_path: Path) -> Iterator[KuraService]:
-    """The UI's shared service (the one store opener) with an admin, an employee and one
+    """The server's one service (the one store opener) with an admin, an employee and one
     ingested policy readable by `staff`; closed afterwards so the next test can open its own."""
-    from app.ui import session
+    from app import runtime
 
     accounts = Accounts(KuraSettings().users_path)
     accounts.add("boss", PASSWORDS["boss"], ["admin", "employee"])
     accounts.add("ann", PASSWORDS["ann"], ["employee"], groups=["staff"])
     accounts.close()
-    service, _ = session._shared(str(data_dir))
+    service = KuraService(KuraSettings(data_dir=data_dir))
     service.__dict__["embedder"] = embedder
+    runtime.install(service)  # what `kura serve`'s lifespan does
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "remote.md").write_text(POLICY, encoding="utf-8")
     service.ingest(User("boss", frozenset({"admin", "employee"})), docs, ["staff"])
     yield service
+    runtime.uninstall()
     service.close()
     service.accounts.close()
-    session._shared.clear()
 
 
 def system_page():

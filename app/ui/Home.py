@@ -21,7 +21,9 @@ from app.users import ADMIN, AUDITOR, EMPLOYEE  # noqa: E402
 
 VIEWS = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="kura 蔵", page_icon=":material/warehouse:", layout="wide")
+# No `:material/...:` icon anywhere: Streamlit fetches those from fonts.gstatic.com. An emoji
+# page icon becomes an inline data: SVG, served by nothing but this page.
+st.set_page_config(page_title="kura 蔵", page_icon="🏯", layout="wide")
 
 
 def language_picker() -> None:
@@ -69,21 +71,20 @@ def change_password_page() -> None:
             st.rerun()
 
 
-# Which pages each role may open: (role, section key, [(view, icon)]). A page a role may not
-# open is never registered, so it cannot be reached by URL either.
+# Which pages each role may open: (role, section key, [views]). A page a role may not open is
+# never registered, so it cannot be reached by URL either.
 _PAGES_BY_ROLE = (
-    (EMPLOYEE, "employee", [("ask", "forum")]),
-    (ADMIN, "admin", [("upload", "upload"), ("documents", "library_books"), ("users", "group"),
-                      ("system", "monitor_heart"), ("jobs", "pending_actions")]),
-    (AUDITOR, "auditor", [("audit", "policy")]),
+    (EMPLOYEE, "employee", ["ask"]),
+    (ADMIN, "admin", ["upload", "documents", "users", "system", "jobs"]),
+    (AUDITOR, "auditor", ["audit"]),
 )
 
 
 def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
     return {
         tr(f"nav.section.{section}"): [
-            st.Page(VIEWS / f"{view}.py", title=tr(f"nav.{view}"), icon=f":material/{icon}:", url_path=view)
-            for view, icon in views
+            st.Page(VIEWS / f"{view}.py", title=tr(f"nav.{view}"), url_path=view)
+            for view in views
         ]
         for role, section, views in _PAGES_BY_ROLE
         if role in roles

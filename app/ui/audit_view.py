@@ -61,12 +61,21 @@ def filter_entries(
     return sorted(out, key=lambda e: e.get("seq", 0), reverse=True)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula (=HYPERLINK(...), +cmd, @SUM)
+    gets a leading apostrophe, the usual escape, so it is shown as typed."""
     if value is None:
         return ""
     if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    if text.startswith(_FORMULA_START) and not isinstance(value, int | float):
+        return "'" + text
+    return text
 
 
 def to_csv(entries: Iterable[dict[str, Any]]) -> bytes:

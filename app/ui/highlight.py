@@ -51,6 +51,9 @@ def match_spans(text: str, query: str) -> list[tuple[int, int]]:
 
 def highlight_html(text: str, query: str) -> str:
     """`text` HTML-escaped, with query terms wrapped in <mark>. Safe to render as HTML."""
+    # One line of HTML, whatever the line endings: a blank line would end the HTML block and let
+    # Markdown (images, links) through in whatever followed it.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     out: list[str] = []
     position = 0
     for start, end in match_spans(text, query):

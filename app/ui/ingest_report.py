@@ -23,9 +23,15 @@ def show_report(report: IngestReport) -> None:
             seconds=report.seconds,
         )
     )
+    root = Path(report.root)
     st.dataframe(
         [
-            {"file": Path(r.path).name, "status": r.status, "chunks": r.chunks, "pages": r.pages}
+            {
+                tr("ingest.col.file"): shown(r.path, root),
+                tr("ingest.col.status"): tr(f"ingest.status.{r.status}") if r.status in _STATUSES else r.status,
+                tr("ingest.col.chunks"): r.chunks,
+                tr("ingest.col.pages"): r.pages,
+            }
             for r in report.results
         ],
         hide_index=True,
@@ -34,7 +40,23 @@ def show_report(report: IngestReport) -> None:
     if report.failures:
         st.warning(tr("ingest.failures"))
         st.dataframe(
-            [{"file": r.path, "reason": r.reason, "what to do": r.hint} for r in report.failures],
+            [
+                {
+                    tr("ingest.col.file"): shown(r.path, root),
+                    tr("ingest.col.reason"): r.reason,
+                    tr("ingest.col.hint"): r.hint,
+                }
+                for r in report.failures
+            ],
             hide_index=True,
             width="stretch",
         )
+
+
+_STATUSES = ("ingested", "linked", "unchanged", "removed", "failed")
+
+
+def shown(path: str, root: Path) -> str:
+    """A file as the admin knows it: relative to the folder that was ingested."""
+    p = Path(path)
+    return str(p.relative_to(root)) if p.is_relative_to(root) else p.name

@@ -1,4 +1,4 @@
-"""Who is signed in to this browser tab, and the one KuraService and Accounts the pages share.
+"""Who is signed in to this browser tab, and the server's one KuraService the pages share.
 
 Every page gets its user from `current_user()` or `require(role)`; nothing else reads the
 session token. The token lives only in this tab's server-side session state, never in the URL.
@@ -7,17 +7,19 @@ session token. The token lives only in this tab's server-side session state, nev
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import streamlit as st
 
 from app.accounts import AccountDisabled, AccountLocked, Accounts, LoginFailed, SessionExpired
 from app.i18n import t
+from app.runtime import current_service
 from app.service import KuraService
 from app.settings import KuraSettings
+from app.ui.safe_text import text
 from app.users import AccessDenied, User
 
 log = logging.getLogger(__name__)
@@ -28,36 +30,31 @@ LANG = "kura_lang"
 LAST_SEEN = "kura_last_seen"
 
 
-@st.cache_resource(show_spinner=False)
-def _shared(data_dir: str) -> tuple[KuraService, Accounts]:
-    """One service per server process (it owns the store: one opener per data dir); its Accounts
-    writes to the service's AuditLog object, so the hash chain has a single writer."""
-    service = KuraService(KuraSettings(data_dir=Path(data_dir)))
-    service.start_writer()  # runs watched folders and resumes interrupted jobs (app/ingest_jobs.py)
-    return service, service.accounts
+def service() -> KuraService:
+    """The server's one service (built in app/server.py's lifespan, never by a page)."""
+    return current_service()
 
 
 def settings() -> KuraSettings:
     return service().settings
 
 
-def service() -> KuraService:
-    return _shared(str(KuraSettings().data_dir))[0]
-
-
 def accounts() -> Accounts:
-    return _shared(str(KuraSettings().data_dir))[1]
+    """The service's Accounts: it writes to the service's AuditLog, so the hash chain has a
+    single writer."""
+    return service().accounts
 
 
 def lang() -> str:
     if LANG not in st.session_state:
-        st.session_state[LANG] = KuraSettings().ui_language
+        st.session_state[LANG] = settings().ui_language
     return str(st.session_state[LANG])
 
 
 def tr(key: str, **fields: object) -> str:
-    """The UI text for `key` in this tab's language."""
-    return t(key, lang(), **fields)
+    """The UI text for `key` in this tab's language, as Markdown: string fields (names, paths,
+    messages) are escaped so they show as typed; numbers keep their format specs."""
+    return t(key, lang(), **{k: v if isinstance(v, int | float) else text(v) for k, v in fields.items()})
 
 
 def current_user() -> User | None:
@@ -90,8 +87,10 @@ def sign_in(name: str, password: str) -> str | None:
     try:
         user = accounts().authenticate(name.strip(), password)
     except AccountLocked as exc:
-        detail = str(exc).split(": ", 1)[-1]
-        return tr("login.locked", detail=detail)
+        # One sentence in the tab's language; the until-time is the only part taken from the
+        # (English) error, and an employee is never told to run a shell command.
+        until = re.search(r"locked until (.+?);", str(exc))
+        return tr("login.locked", until=until.group(1)) if until else tr("login.locked_later")
     except AccountDisabled:
         return tr("login.disabled")
     except LoginFailed:
@@ -132,11 +131,11 @@ def shown_errors() -> Iterator[None]:
     try:
         yield
     except AccessDenied as exc:
-        st.error(tr("error.denied", detail=str(exc)))
+        st.error(tr("error.denied", detail=str(exc)))  # tr escapes the detail
     except (ValueError, KeyError, FileNotFoundError, LookupError, RuntimeError, OSError) as exc:
         # kura's typed errors (IngestError, ModelMissing, PasswordPolicyError, ...) carry the fix.
         log.warning("shown to the user: %s", exc)
-        st.error(str(exc).strip("'\""))
+        st.error(text(str(exc).strip("'\"")))
     except Exception as exc:
         log.exception("unexpected error in the UI")
         st.error(tr("error.generic", detail=type(exc).__name__))

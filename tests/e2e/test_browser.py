@@ -1,4 +1,4 @@
-"""Real-browser end to end: `streamlit run` on 127.0.0.1 with a fresh KURA_DATA_DIR, driven by
+"""Real-browser end to end: `kura serve` on 127.0.0.1 with a fresh KURA_DATA_DIR, driven by
 Playwright through Debian's /usr/bin/chromium (no browser download).
 
 An admin uploads a folder of two real files, waits for ingestion, asks a question and sees a
@@ -13,29 +13,15 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, shared_doc
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, kura_server, wait_idle
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = REPO / "artifacts" / "screenshots"
 TIMINGS = REPO / "artifacts" / "e2e-timings.json"
 DOCS = ("en/fbi_nics_background_checks_2015-11.pdf", "en/scotus_transcript_p1.pdf")
@@ -69,12 +55,6 @@ def wait_for_first_token(page, messages: int) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real kura UI server on a free port; the server process alone opens the data dir's store."""
@@ -88,49 +68,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     accounts.add("worker", PASSWORDS["worker"], ["employee"])
     accounts.close()
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
     # Short answers keep the suite within its time budget; the plumbing is the same.
-    env.update(
-        KURA_DATA_DIR=str(data),
-        KURA_LLM_MAX_ANSWER_TOKENS=ANSWER_TOKENS,
-        KURA_CONTEXT_PASSAGES="2",
-        OMP_WAIT_POLICY="PASSIVE",
-    )
-    log = (data.parent / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--host", "127.0.0.1"],  # `kura serve`
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    env = {"KURA_LLM_MAX_ANSWER_TOKENS": ANSWER_TOKENS, "KURA_CONTEXT_PASSAGES": "2"}
+    log = data.parent / "server.log"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "streamlit did not start: "
-                        + (data.parent / "server.log").read_text()[-2000:]
-                    ) from None
-                time.sleep(0.3)
-        yield url
+        with kura_server(data, env, log=log) as url:  # `kura serve`
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        server_log = (data.parent / "server.log").read_text()
-        (SHOTS.parent / "e2e-server.log").write_text(server_log)
-        assert "Traceback" not in server_log, server_log[-3000:]
+        (SHOTS.parent / "e2e-server.log").write_text(log.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -157,17 +102,6 @@ def page(browser, request):
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until the Streamlit script run is over (no 'running' indicator, no spinner)."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && !document.querySelector('[data-testid=\"stSpinner\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')",
-        timeout=timeout_ms,
-        polling=100,
-    )
 
 
 def log_in(page, url: str, name: str, path: str = "") -> None:
@@ -208,6 +142,7 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     log_in(page, server, "boss")
     go(page, "Upload")
     page.get_by_label("Folder name under the data directory").fill("policies")
+    page.get_by_text("Everyone with a kura account").click()  # who may read: a deliberate choice
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(folder))
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length === 2", polling=100

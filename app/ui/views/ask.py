@@ -1,32 +1,39 @@
-"""Employees: ask a question (streamed answer with numbered citations) or search passages."""
+"""Employees: ask a question (streamed answer with numbered citations) or search passages.
+
+Everything from a document, a file name, the asker or the model is shown as text
+(app/ui/safe_text.py); answers keep a small safe Markdown subset. The citation check is shown:
+sentences no cited passage supports are marked, an answer that cites nothing that supports it
+carries a warning, Sources are the cited passages and "also retrieved" the rest.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from app.service import Answer
-from app.ui import session
+from app.ui import safe_text, session
+from app.ui.citation_marks import marked_answer
 from app.ui.highlight import highlight_html
 from app.ui.session import tr
 from app.users import EMPLOYEE
+from models.queue import QueueFull
+from retrieval.context import ContextPassage
 from retrieval.search import Passage
 
 FILE_TYPES = ["pdf", "docx", "doc", "html", "htm", "md", "txt", "pptx", "xlsx", "csv"]
 CHAT = "kura_chat"  # list of turns: {"question", "answer": Answer | None, "text", "query"}
+SEARCH = "kura_search"  # the last search: {"query", "conditions", "passages"}
 
 user = session.require(EMPLOYEE)
 service = session.service()
 
 st.title(tr("ask.title"))
-mode = st.radio(
-    tr("ask.mode"),
-    ["ask", "search"],
-    horizontal=True,
-    key="ask_mode",
-    format_func=lambda m: tr("ask.mode.ask") if m == "ask" else tr("ask.mode.search"),
-)
+MODES = {"ask": tr("ask.mode.ask"), "search": tr("ask.mode.search")}  # labels fixed for this run
+mode = st.radio(tr("ask.mode"), list(MODES), horizontal=True, key="ask_mode", format_func=MODES.__getitem__)
 with st.expander(tr("ask.filters")):
     # The folder filter narrows search results only: an answer's context is chosen by the service.
     folder_filter = (
@@ -38,26 +45,36 @@ with st.expander(tr("ask.filters")):
 conditions: dict[str, Any] | None = {"file_type": list(type_filter)} if type_filter else None
 
 
+def shown_path(p: Passage) -> str:
+    """The passage's file relative to the folder it was ingested from (never the server's
+    absolute path)."""
+    record = service.manifest.file(p.source_path)
+    if record is not None and p.source_path.startswith(record.root.rstrip("/") + "/"):
+        return str(Path(p.source_path).relative_to(record.root))
+    return Path(p.source_path).name or p.title
+
+
 def in_folder(passage: Passage) -> bool:
     # A display filter on top of the ACL-filtered results (the store matches keywords exactly).
-    return not folder_filter or folder_filter.lower() in passage.source_path.lower()
+    return not folder_filter or folder_filter.lower() in shown_path(passage).lower()
 
 
 def passage_header(number: int | str, p: Passage) -> str:
-    name = p.source_path.rsplit("/", 1)[-1] or p.title
-    parts = [f"[{number}] {name}"]
+    """An expander label: every part from the document is escaped."""
+    parts = [f"\\[{number}\\] {safe_text.text(shown_path(p))}"]
     if p.page is not None:
         parts.append(
             f"{tr('cite.page')} {p.page}"
             + (f"–{p.page_end}" if p.page_end and p.page_end != p.page else "")
         )
     if p.heading_path:
-        parts.append(" › ".join(p.heading_path))
+        parts.append(" › ".join(safe_text.text(h) for h in p.heading_path))
     return " · ".join(parts)
 
 
 def show_passage(p: Passage, query: str, key: str) -> None:
-    st.caption(p.source_path)
+    st.caption(safe_text.text(shown_path(p)))
+    # highlight_html escapes the passage (HTML and Markdown alike) and adds only <mark> and <br>.
     st.markdown(
         f"<div class='kura-passage'>{highlight_html(p.text, query)}</div>", unsafe_allow_html=True
     )
@@ -75,13 +92,36 @@ def show_passage(p: Passage, query: str, key: str) -> None:
                 )
 
 
+def show_passages(passages: list[ContextPassage], query: str, turn: int) -> None:
+    for c in passages:
+        with st.expander(passage_header(c.number, c.passage)):
+            show_passage(c.passage, query, f"{turn}_{c.number}")
+
+
+def show_answer(answer: Answer) -> None:
+    """The finished answer, uncited sentences marked, and the warning when nothing supports it."""
+    passages = {c.number: c.passage.text for c in answer.context}
+    if answer.found_nothing:
+        st.markdown(safe_text.answer(answer.text))
+        st.info(tr("ask.nothing"))
+        return
+    st.markdown(marked_answer(answer.text, passages, tr("ask.uncited_mark")))
+    if answer.unsupported:
+        st.warning(tr("ask.unsupported"))
+
+
 def show_citations(answer: Answer, query: str, turn: int) -> None:
     if answer.found_nothing:
         return
     st.markdown(f"**{tr('ask.sources')}**")
-    for citation in answer.citations():
-        with st.expander(passage_header(citation.number, citation.passage)):
-            show_passage(citation.passage, query, f"{turn}_{citation.number}")
+    sources = answer.sources()
+    if not sources:
+        st.caption(tr("ask.no_sources"))
+    show_passages(sources, query, turn)
+    also = answer.also_retrieved()
+    if also:
+        st.markdown(f"**{tr('ask.also_retrieved')}**")
+        show_passages(also, query, turn)
 
 
 def show_feedback(answer: Answer, turn: int) -> None:
@@ -105,6 +145,26 @@ def show_answer_tools(answer: Answer, turn: int) -> None:
         show_feedback(answer, turn)
 
 
+def stream_answer(answer: Answer) -> None:
+    """Show the asker's place in line, live, until the model is theirs; then the answer as it
+    streams (safe Markdown, redrawn a few times a second); then the checked answer."""
+    box = st.empty()
+    shown = -1
+    while (place := answer.queue_position()) > 0:
+        if place != shown:
+            box.info(tr("ask.queue", n=place))
+            shown = place
+        time.sleep(0.3)
+    drawn = 0.0
+    for _ in answer.tokens():
+        now = time.monotonic()
+        if now - drawn > 0.1:
+            box.markdown(safe_text.answer(answer.text))
+            drawn = now
+    with box.container():
+        show_answer(answer)
+
+
 def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The turns so far, for the service to turn a follow-up into a standalone question."""
     messages: list[dict[str, str]] = []
@@ -116,19 +176,19 @@ def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 # --- search mode --------------------------------------------------------------------------
 if mode == "search":
-    query = st.chat_input(tr("search.placeholder"), key="search_input")
-    if query:
-        st.session_state["last_search"] = query
-    query = st.session_state.get("last_search")
-    if query:
-        st.markdown(f"**{query}**")
-        passages: list[Passage] = []
+    submitted = st.chat_input(tr("search.placeholder"), key="search_input")
+    last: dict[str, Any] | None = st.session_state.get(SEARCH)
+    query = submitted or (last["query"] if last else None)
+    # One search (and one audit entry) per submission, or when the type filter changes what
+    # to search; a rerun for a language switch or a toggle shows the results it already has.
+    if query and (submitted or last is None or last["conditions"] != conditions):
         with session.shown_errors(), st.spinner(tr("ask.searching")):
-            passages = [
-                p
-                for p in service.search(user, query, limit=20, conditions=conditions)
-                if in_folder(p)
-            ]
+            found = service.search(user, query, limit=20, conditions=conditions)
+            last = {"query": query, "conditions": conditions, "passages": found}
+            st.session_state[SEARCH] = last
+    if query and last:
+        st.markdown(f"**{safe_text.text(query)}**")
+        passages = [p for p in last["passages"] if in_folder(p)]
         if not passages:
             st.info(tr("search.none"))
         else:
@@ -147,29 +207,29 @@ if history and st.button(tr("ask.new"), key="new_conversation"):
     st.rerun()
 
 for turn, item in enumerate(history):
-    st.chat_message("user").write(item["question"])
+    st.chat_message("user").markdown(safe_text.text(item["question"]))
     with st.chat_message("assistant"):
         answer = item["answer"]
-        st.markdown(answer.text)
-        if answer.found_nothing:
-            st.info(tr("ask.nothing"))
+        show_answer(answer)
         show_citations(answer, item["query"], turn)
         show_answer_tools(answer, turn)
 
 question = st.chat_input(tr("ask.placeholder"), key="ask_input")
 if question:
     turn = len(history)
-    st.chat_message("user").write(question)
-    with st.chat_message("assistant"):
-        with session.shown_errors():
+    st.chat_message("user").markdown(safe_text.text(question))
+    with st.chat_message("assistant"), session.shown_errors():
+        pending: Answer | None = None
+        try:
             with st.spinner(tr("ask.searching")):
-                answer = service.ask(
+                pending = service.ask(
                     user, question, conditions=conditions, history=conversation(history)
                 )
-            query = answer.standalone_question or question
-            st.write_stream(answer.tokens())
-            if answer.found_nothing:
-                st.info(tr("ask.nothing"))
-            history.append({"question": question, "answer": answer, "query": query})
-            show_citations(answer, query, turn)
-            show_answer_tools(answer, turn)
+        except QueueFull as exc:  # said in the tab's language, with the place it would have had
+            st.warning(tr("ask.queue_full", n=exc.position, limit=exc.limit))
+        if pending is not None:
+            query = pending.standalone_question or question
+            stream_answer(pending)
+            history.append({"question": question, "answer": pending, "query": query})
+            show_citations(pending, query, turn)
+            show_answer_tools(pending, turn)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import session
+from app.ui import safe_text, session
 from app.ui.audit_view import entry_date, filter_entries, to_csv, to_jsonl
 from app.ui.session import tr
 from app.users import AUDITOR
@@ -26,7 +26,8 @@ if st.button(tr("audit.verify"), key="audit_verify"):
         if problems:
             st.error(tr("audit.broken", n=len(problems)))
             st.dataframe(
-                [{"entry": p.entry, "problem": p.message} for p in problems], hide_index=True
+                [{tr("audit.col.entry"): p.entry, tr("audit.col.problem"): p.message} for p in problems],
+                hide_index=True,
             )
         else:
             st.success(tr("audit.intact", n=len(entries) + 1))
@@ -68,29 +69,50 @@ d2.download_button(
 st.dataframe(
     [
         {
-            "seq": e.get("seq"),
-            "time": e.get("time"),
-            "user": e.get("user"),
-            "action": e.get("action"),
-            "question": e.get("query", ""),
-            "documents": len(e.get("documents") or []),
+            tr("audit.col.seq"): e.get("seq"),
+            tr("audit.col.time"): e.get("time"),
+            tr("audit.col.user"): e.get("user"),
+            tr("audit.col.action"): e.get("action"),
+            tr("audit.col.question"): e.get("query", ""),
+            tr("audit.col.documents"): len(e.get("documents") or []),
         }
         for e in shown
     ],
     hide_index=True,
     width="stretch",
 )
-for e in shown[:50]:
-    if e.get("action") not in ("ask", "query", "answer", "search"):
-        continue
-    with st.expander(
-        f"#{e.get('seq')} {e.get('time')} · {e.get('user')} · {e.get('action')}: "
-        f"{str(e.get('query', ''))[:80]}"
-    ):
+
+detailed = [e for e in shown[:50] if e.get("action") in ("ask", "query", "answer", "search")]
+names: dict[str, list] = {}
+with session.shown_errors():
+    names = service.audited_documents(user, [d for e in detailed for d in e.get("documents") or []])
+
+
+def document_lines(doc_ids: list[str]) -> str:
+    """Each document id as the files and groups it has now (or a note that it was deleted), as
+    a Markdown list with every path escaped."""
+    lines = []
+    for doc_id in doc_ids:
+        files = names.get(doc_id) or []
+        groups = ", ".join(sorted({g for f in files for g in f.groups}))
+        where = "; ".join(safe_text.text(f.path) for f in files) or tr("audit.doc.gone")
+        lines.append(
+            f"- {where} · {tr('audit.doc.groups')}: {safe_text.text(groups or '–')} · `{doc_id[:12]}`"
+        )
+    return "\n".join(lines)
+
+
+for e in detailed:
+    # The label holds the employee's own words: escaped, so they show as typed.
+    label = f"#{e.get('seq')} {e.get('time')} · {e.get('user')} · {e.get('action')}: {str(e.get('query', ''))[:80]}"
+    with st.expander(safe_text.text(label)):
         st.markdown(f"**{tr('audit.question')}**")
         st.text(e.get("query", ""))
         if e.get("answer"):
             st.markdown(f"**{tr('audit.answer')}**")
             st.text(e.get("answer", ""))
         st.markdown(f"**{tr('audit.documents')}**")
-        st.write(e.get("cited") or e.get("documents") or [])
+        st.markdown(document_lines(list(e.get("documents") or [])))
+        if e.get("cited"):
+            st.markdown(f"**{tr('audit.cited')}**")
+            st.text("\n".join(str(c) for c in e["cited"]))

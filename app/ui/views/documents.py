@@ -27,16 +27,16 @@ else:
         files = files_of[d.doc_id]
         rows.append(
             {
-                "title": d.title,
-                "status": "indexed" if files else "orphaned",
-                "type": d.file_type,
-                "size KB": round(d.size / 1024, 1),
-                "pages": d.page_count,
-                "chunks": d.chunk_count,
-                "groups": ", ".join(sorted({g for f in files for g in f.groups})),
-                "ingested": time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at)),
-                "paths": "\n".join(f.path for f in files),
-                "id": d.doc_id[:12],
+                tr("docs.col.title"): d.title,
+                tr("docs.col.status"): tr("docs.status.indexed") if files else tr("docs.status.orphaned"),
+                tr("docs.col.type"): d.file_type,
+                tr("docs.col.size"): round(d.size / 1024, 1),
+                tr("docs.col.pages"): d.page_count,
+                tr("docs.col.chunks"): d.chunk_count,
+                tr("docs.col.groups"): ", ".join(sorted({g for f in files for g in f.groups})),
+                tr("docs.col.ingested"): time.strftime("%Y-%m-%d %H:%M", time.localtime(d.ingested_at)),
+                tr("docs.col.paths"): "\n".join(f.path for f in files),
+                tr("docs.col.id"): d.doc_id[:12],
             }
         )
     st.dataframe(rows, hide_index=True, width="stretch")
@@ -64,8 +64,6 @@ else:
                 with session.shown_errors(), st.spinner(tr("upload.loading")):
                     for report in service.reingest(user, doc_id):
                         show_report(report)
-                        for failure in report.failures:
-                            st.warning(f"{failure.path}: {failure.reason} → {failure.hint}")
         with right:
             sure = st.checkbox(tr("docs.confirm"), key=f"confirm_{doc_id}")
             if st.button(tr("docs.delete"), disabled=not sure, key="delete"):
@@ -83,12 +81,12 @@ with session.shown_errors():
         st.dataframe(
             [
                 {
-                    "when": time.strftime("%Y-%m-%d %H:%M", time.localtime(f.at)),
-                    "user": f.user,
-                    "helpful": "👍" if f.helpful else "👎",
-                    "question": f.question,
-                    "answer": f.answer,
-                    "cited": "; ".join(f.cited),
+                    tr("feedback.col.when"): time.strftime("%Y-%m-%d %H:%M", time.localtime(f.at)),
+                    tr("feedback.col.user"): f.user,
+                    tr("feedback.col.helpful"): "👍" if f.helpful else "👎",
+                    tr("feedback.col.question"): f.question,
+                    tr("feedback.col.answer"): f.answer,
+                    tr("feedback.col.cited"): "; ".join(f.cited),
                 }
                 for f in feedback
             ],

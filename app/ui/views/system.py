@@ -33,13 +33,17 @@ st.subheader(tr("system.health"))
 with session.shown_errors(), st.spinner():
     health = service.health(user)
     cols = st.columns(4)
-    cols[0].metric("documents", health["documents"])
-    cols[1].metric("chunks", health["chunks"] if health["chunks"] is not None else "–")
-    cols[2].metric("store", size(health["store_bytes"]))
-    cols[3].metric("disk free", size(health["disk_free_bytes"]))
+    cols[0].metric(tr("system.documents"), health["documents"])
+    cols[1].metric(tr("system.chunks"), health["chunks"] if health["chunks"] is not None else "–")
+    cols[2].metric(tr("system.store"), size(health["store_bytes"]))
+    cols[3].metric(tr("system.disk_free"), size(health["disk_free_bytes"]))
     st.caption(
-        f"data: {health['data_dir']} · files {health['files']} · "
-        f"audit entries {health['audit_entries']}"
+        tr(
+            "system.details",
+            data=health["data_dir"],
+            files=health["files"],
+            entries=health["audit_entries"],
+        )
     )
 
 st.subheader(tr("system.models"))

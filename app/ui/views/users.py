@@ -16,10 +16,10 @@ users = accounts.list()
 st.dataframe(
     [
         {
-            "name": u.name,
-            "roles": ", ".join(sorted(u.roles)),
-            "groups": ", ".join(u.groups),
-            "status": tr("users.disabled") if accounts.is_disabled(u.name) else "",
+            tr("users.col.name"): u.name,
+            tr("users.col.roles"): ", ".join(sorted(u.roles)),
+            tr("users.col.groups"): ", ".join(u.groups),
+            tr("users.col.status"): tr("users.disabled") if accounts.is_disabled(u.name) else "",
         }
         for u in users
     ],

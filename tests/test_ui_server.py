@@ -1,0 +1,75 @@
+"""The server's composition: the one service lives in the lifespan, other doors' routes are
+served beside the UI with the security headers, kura's Streamlit settings, the websocket filter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from app.server import blocked, streamlit_options
+from tests.conftest import REPO
+
+
+def test_kura_streamlit_settings_follow_kura_settings(settings):
+    settings.max_file_mb = 7.5
+    options = streamlit_options(settings, "127.0.0.1", 8600)
+    assert options["server.maxUploadSize"] == 7 and options["server.port"] == 8600
+    assert options["client.toolbarMode"] == "viewer" and options["client.showErrorDetails"] == "none"
+    assert options["server.runOnSave"] is False and options["server.fileWatcherType"] == "none"
+    assert options["server.enableXsrfProtection"] is True and options["browser.gatherUsageStats"] is False
+
+
+def test_the_websocket_filter_drops_only_what_no_kura_page_needs():
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    def message(**fields) -> bytes:
+        return BackMsg(**fields).SerializeToString()
+
+    assert blocked(message(clear_cache=True)) == "clear_cache"
+    assert blocked(message(set_run_on_save=True)) == "set_run_on_save"
+    assert blocked(message(load_git_info=True)) == "load_git_info"
+    skills = BackMsg()
+    skills.backend_operation_request.install_skills.SetInParent()
+    assert blocked(skills.SerializeToString()) == "install_skills"
+    rerun = BackMsg()
+    rerun.rerun_script.SetInParent()
+    for allowed in (rerun.SerializeToString(), message(stop_script=True), message(app_heartbeat=True), b"\xff\x00"):
+        assert blocked(allowed) is None
+
+
+SERVER_CHECK = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+    from app import runtime
+    from app.server import build_app
+    from app.settings import KuraSettings
+
+    async def ping(request):
+        return JSONResponse({"data_dir": str(runtime.current_service().settings.data_dir)})
+
+    settings = KuraSettings(data_dir=Path(sys.argv[1]))
+    app = build_app(settings, extra_routes=[Route("/api/ping", ping)])
+    with TestClient(app) as client:
+        first = runtime.current_service()
+        reply = client.get("/api/ping")
+        assert reply.json() == {"data_dir": str(settings.data_dir)}, reply.text
+        for response in (reply, client.get("/_stcore/health"), client.get("/")):
+            assert "img-src 'self' data:" in response.headers["content-security-policy"]
+            assert response.headers["x-frame-options"] == "DENY"
+        assert runtime.current_service() is first
+    assert runtime._service is None  # the lifespan closed it when the server stopped
+    print("SERVER-OK")
+""")
+
+
+def test_an_extra_route_runs_beside_the_ui_with_the_one_service_and_the_headers(tmp_path):
+    """In a child process: Streamlit's runtime is one per process."""
+    done = subprocess.run(
+        [sys.executable, "-c", SERVER_CHECK, str(tmp_path / "data")],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert "SERVER-OK" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
