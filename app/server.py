@@ -33,7 +33,8 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import runtime
+from app import runtime, server_token
+from app.api import api_routes
 from app.settings import KuraSettings
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
         try:
             yield {"service": service}
         finally:
+            server_token.remove(settings)  # before the store closes: no command may find a dead server
             runtime.uninstall()
             service.close()
 
@@ -211,6 +213,7 @@ def door_routes(settings: KuraSettings) -> list[BaseRoute]:
         routes.extend(sign_in_routes(settings))               # /auth/... (OIDC, cookies)
     Paths under /_stcore/, /media/, /component/ and /static/ belong to Streamlit."""
     routes: list[BaseRoute] = []
+    routes.extend(api_routes(settings, runtime.current_service))  # /api (REST, docs) and /v1 (OpenAI)
     return routes
 
 
@@ -250,4 +253,10 @@ def serve(
 ) -> None:
     """Run the server in this process until it is stopped (SIGINT/SIGTERM): no child process."""
     app = build_app(settings, extra_routes, extra_middleware)
-    app.run(config=streamlit_options(settings, host, port))
+    # The local operator's token for `kura` commands on this machine (app/server_token.py).
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    server_token.write(settings, f"http://{local}:{port}")
+    try:
+        app.run(config=streamlit_options(settings, host, port))
+    finally:
+        server_token.remove(settings)

@@ -266,7 +266,7 @@ class KuraService:
     def use_model(self, user: User, name: str) -> ModelEntry:
         """Switch the answering LLM to the manifest's model `name` without a restart (hot swap):
         the new model loads beside the old, then takes over between two answers."""
-        user.require(ADMIN, "switch the LLM")
+        self._denied(user, ADMIN, "switch the LLM", model=name)
         entry = self.models.use(name)  # verifies checksum, GGUF and chat template first
         s = self.settings
         if s.llm_path:
@@ -485,7 +485,7 @@ class KuraService:
         return Answer(question, context, stream, _on_done=record, standalone_question=standalone)
 
     def documents(self, user: User) -> list[DocumentRecord]:
-        user.require(ADMIN, "list all documents")
+        self._denied(user, ADMIN, "list all documents")
         return self.manifest.documents()
 
     def delete(self, user: User, doc_id: str) -> None:
@@ -520,7 +520,7 @@ class KuraService:
         self, user: User, doc_id: str, on_progress: Callable[[IngestProgress], None] | None = None
     ) -> list[IngestReport]:
         """Sync again every folder a document came from (picks up edits; unchanged files are skipped)."""
-        user.require(ADMIN, "re-ingest documents")
+        self._denied(user, ADMIN, "re-ingest documents", documents=[doc_id])
         files = self.manifest.files_of(doc_id)
         if not files:
             raise KeyError(f"no document {doc_id}; list documents with `kura docs`")
@@ -536,7 +536,16 @@ class KuraService:
         hits = self.index.store.chunks_of(passage.doc_id, groups)
         near = [Passage.from_hit(h) for h in hits]
         low, high = passage.chunk_index - radius, passage.chunk_index + radius
-        return sorted((p for p in near if low <= p.chunk_index <= high), key=lambda p: p.chunk_index)
+        shown = sorted((p for p in near if low <= p.chunk_index <= high), key=lambda p: p.chunk_index)
+        self.audit.append(
+            user=user.name,
+            role=EMPLOYEE,
+            action="passage_context",
+            documents=[passage.doc_id],
+            chunks=[p.chunk_id for p in shown],
+            outcome="shown" if shown else "refused",
+        )
+        return shown
 
     @cached_property
     def feedback_book(self) -> FeedbackBook:
@@ -560,7 +569,7 @@ class KuraService:
 
     def health(self, user: User) -> dict[str, Any]:
         """Counts and sizes for the admin's system page (no model is loaded for this)."""
-        user.require(ADMIN, "see system health")
+        self._denied(user, ADMIN, "see system health")
         data = self.settings.data_dir
         usage = shutil.disk_usage(data)
         store_bytes = sum(p.stat().st_size for p in self.settings.store_dir.rglob("*") if p.is_file())

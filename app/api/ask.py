@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from app.api.auth import ReadCaller
 from app.api.citations import Citation, from_context
+from app.api.errors import ApiError
 from app.service import Answer
 
 router = APIRouter(tags=["search and ask"])
@@ -27,6 +28,7 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000)
     history: list[Turn] = Field(default_factory=list, max_length=40)
     stream: bool = False
+    as_admin: bool = Field(default=False, description="answer from every document (admin-scope key of an admin)")
 
 
 class AskResponse(BaseModel):
@@ -54,7 +56,10 @@ def sse(answer: Answer) -> Iterator[str]:
 def ask(body: AskRequest, request: Request, caller: ReadCaller):  # noqa: ANN201
     """Ask a question. 429 with Retry-After when the answer queue is full."""
     history = [t.model_dump() for t in body.history]
-    answer = request.app.state.get_service().ask(caller.user, body.question, history=history)
+    if body.as_admin and not caller.may_act_as_admin:
+        raise ApiError(403, "forbidden", "as_admin needs an admin-scope key: `kura keys create --scope admin`")
+    service = request.app.state.get_service()
+    answer = service.ask(caller.user, body.question, as_admin=body.as_admin, history=history)
     if body.stream:
         return StreamingResponse(sse(answer), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     text = "".join(answer.tokens())

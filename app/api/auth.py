@@ -22,10 +22,11 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import server_token
 from app.api.errors import ApiError, error_response
 from app.audit import CALL_FIELDS
 from app.keys import ADMIN_SCOPE, AUDIT_SCOPE, READ, InvalidApiKey, looks_like_key
-from app.users import User
+from app.users import User, local_operator
 
 _KEY_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "x-api-key"})
 
@@ -34,6 +35,13 @@ _KEY_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "x
 class Caller:
     user: User
     key_id: str
+    scope: str
+    operator: bool = False  # the local operator's server token (app/server_token.py)
+
+    @property
+    def may_act_as_admin(self) -> bool:
+        """Whether this call may search all documents (an admin key, or the operator)."""
+        return self.operator or self.scope == ADMIN_SCOPE
 
 
 class BadKeyThrottle:
@@ -99,6 +107,12 @@ def caller_with(scope: str) -> Callable[..., Any]:
                 "send your API key as 'Authorization: Bearer <key>'; create one with `kura keys create`",
                 {"WWW-Authenticate": "Bearer"},
             )
+        if key.startswith(server_token.PREFIX):
+            if server_token.is_operator_token(key):
+                CALL_FIELDS.set({"via": "api", "api_key": "local-operator-token"})
+                return Caller(local_operator(), "local-operator-token", scope, operator=True)
+            throttle.failed(client)
+            raise ApiError(401, "invalid_api_key", "this server token is stale: the server restarted; run again")
         service = request.app.state.get_service()
         try:
             user, record = await run_in_threadpool(service.api_caller, key, scope)
@@ -111,7 +125,7 @@ def caller_with(scope: str) -> Callable[..., Any]:
                 {"WWW-Authenticate": "Bearer"},
             ) from None
         CALL_FIELDS.set({"via": "api", "api_key": record.id})
-        return Caller(user, record.id)
+        return Caller(user, record.id, record.scope)
 
     return dependency
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.accounts import PasswordPolicyError, UnknownUser, UserExists
+from app.backup import BackupError
 from app.ingest_jobs import DocumentNotFound, JobNotFound
 from app.keys import ApiKeyNotFound, InvalidApiKey
 from app.ui.uploads import BadUpload
@@ -46,6 +47,7 @@ _MAPPED: list[tuple[type[BaseException], int, str]] = [
     (UserExists, 409, "conflict"),
     (QueueFull, 429, "busy"),
     (DiskFull, 507, "disk_full"),
+    (BackupError, 409, "backup_refused"),
     (PasswordPolicyError, 400, "bad_request"),
     (BadUpload, 400, "bad_request"),
     (FileNotFoundError, 400, "bad_request"),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from app.api.auth import AdminCaller
 
@@ -17,3 +20,14 @@ def health() -> dict:
 @router.get("/health/details")
 def health_details(request: Request, caller: AdminCaller) -> dict:
     return request.app.state.get_service().health(caller.user)
+
+
+class BackupRequest(BaseModel):
+    dest: str = Field(min_length=1, description="a new, empty folder on the server")
+
+
+@router.post("/backup")
+def backup(body: BackupRequest, request: Request, caller: AdminCaller) -> dict:
+    """A consistent live backup written by the server (it owns the store); audited."""
+    summary = request.app.state.get_service().backup(caller.user, Path(body.dest))
+    return {"dest": body.dest, "files": summary.files, "chunks": summary.chunks, "bytes": summary.bytes}
