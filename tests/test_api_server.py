@@ -19,7 +19,7 @@ import pytest
 from app.api import standalone_app
 from app.service import KuraService
 from app.settings import KuraSettings
-from app.users import AUDITOR, EMPLOYEE, local_operator
+from app.users import AUDITOR, EMPLOYEE, AccessDenied, local_operator
 from tests.api_server import LogKeeper, LoopbackServer
 from tests.test_leaks_acl import (
     CORPUS,
@@ -386,3 +386,21 @@ def test_queue_full_is_429_with_retry_after(world: World) -> None:
         assert r.json()["error"]["code"] == "busy"
     finally:
         queue.max_waiting = limit
+
+
+def test_denials_and_show_in_context_are_audited_in_the_service(world: World) -> None:
+    service, user = world.service, world.service.accounts.get("pub")
+    for attempt in (
+        lambda: service.documents(user),
+        lambda: service.health(user),
+        lambda: service.reingest(user, "some-doc"),
+        lambda: service.use_model(user, "some-model"),
+    ):
+        with pytest.raises(AccessDenied):
+            attempt()
+        last = list(service.audit.entries())[-1]
+        assert last["action"] == "denied" and last["user"] == "pub", last
+    passage = service.search(user, "paid vacation days")[0]
+    around = service.passage_neighbors(user, passage)
+    last = list(service.audit.entries())[-1]
+    assert last["action"] == "passage_context" and last["chunks"] == [p.chunk_id for p in around]
