@@ -228,13 +228,13 @@ def build_app(
     extra_routes: Sequence[BaseRoute] = (),
     extra_middleware: Sequence[Middleware] = (),
 ) -> st.App:
-    """The kura server as an ASGI app: the UI, the doors' routes (door_routes, then
-    `extra_routes`), which take priority over the UI's catch-all page route, and middleware
+    """The kura server as an ASGI app: the UI, `extra_routes`, then the doors'
+    routes (door_routes), which take priority over the UI's catch-all page route, and middleware
     inside the security headers, so every response gets them."""
     return st.App(
         HOME,
         lifespan=service_lifespan(settings),
-        routes=[*door_routes(settings), *extra_routes],
+        routes=[*extra_routes, *door_routes(settings)],  # explicit extras first: a test may add /api/x
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BackMessageFilter),
