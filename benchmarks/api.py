@@ -146,7 +146,8 @@ def main(argv: list[str]) -> int:
                 body = {"model": "kura", "stream": True, "messages": [{"role": "user", "content": question}]}
                 with http.stream("POST", "/v1/chat/completions", json=body) as response:
                     for line in response.iter_lines():
-                        if line.startswith("data: {") and '"content":"' in line and '"content":""' not in line:
+                        chunk = json.loads(line[6:]) if line.startswith("data: {") else {}
+                        if any(c["delta"].get("content") for c in chunk.get("choices", ())):
                             remote.append((time.perf_counter() - t0) * 1000)
                             break
             results["first_token_in_process_ms"] = _stats(local)
