@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -404,3 +405,27 @@ def test_denials_and_show_in_context_are_audited_in_the_service(world: World) ->
     around = service.passage_neighbors(user, passage)
     last = list(service.audit.entries())[-1]
     assert last["action"] == "passage_context" and last["chunks"] == [p.chunk_id for p in around]
+
+
+def test_a_client_that_leaves_mid_stream_frees_the_model_for_the_next_asker(world: World) -> None:
+    world.recorder.live = True
+    question = QUESTIONS_QUOTING[2]
+    body = {"model": "kura", "stream": True, "messages": [{"role": "user", "content": question}]}
+    try:
+        for path, payload in (("/v1/chat/completions", body), ("/api/v1/ask", {"question": question, "stream": True})):
+            with world.client(world.keys["exec"]) as http, http.stream("POST", path, json=payload) as r:
+                for line in r.iter_lines():
+                    if '"content": "' in line or '"text": "' in line:
+                        break  # leave after the first token, like a closed browser tab
+            done = threading.Event()
+
+            def next_asker(done: threading.Event = done) -> None:
+                "".join(world.service.ask(world.service.accounts.get("exec"), question).tokens())
+                done.set()
+
+            worker = threading.Thread(target=next_asker)
+            worker.start()
+            worker.join(timeout=180)
+            assert done.is_set(), f"the next asker still waits for the model after a client left {path}"
+    finally:
+        world.recorder.live = False

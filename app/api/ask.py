@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from app.api.auth import ReadCaller
 from app.api.citations import Citation, from_context
 from app.api.errors import ApiError
+from app.api.streaming import pump
 from app.service import Answer
 
 router = APIRouter(tags=["search and ask"])
@@ -61,6 +62,8 @@ def ask(body: AskRequest, request: Request, caller: ReadCaller):  # noqa: ANN201
     service = request.app.state.get_service()
     answer = service.ask(caller.user, body.question, as_admin=body.as_admin, history=history)
     if body.stream:
-        return StreamingResponse(sse(answer), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        return StreamingResponse(
+            pump(sse(answer)), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
     text = "".join(answer.tokens())
     return AskResponse(answer=text, citations=citations_of(answer), found_nothing=answer.found_nothing)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.ask import citations_of
 from app.api.auth import ReadCaller
 from app.api.errors import ApiError
+from app.api.streaming import pump
 from app.service import Answer
 
 MODEL = "kura"
@@ -89,7 +90,7 @@ def chat_completions(body: ChatRequest, request: Request, caller: ReadCaller):  
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         return StreamingResponse(
-            _chunks(answer, completion_id, created),
+            pump(_chunks(answer, completion_id, created)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store"},
         )
