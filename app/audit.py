@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -53,6 +54,10 @@ EXPORT_FORMATS = ("jsonl", "csv")
 _CORE = ("seq", "time", "user", "role", "action")
 _READABLE = ("query", "answer", "documents", "chunks")
 _CSV_COLUMNS = (*_CORE, *_READABLE, "details", "prev", "hash")
+
+# Fields every entry written in this context carries, e.g. {"api_key": "<key id>"} while an
+# HTTP API call made with a personal key runs (app/api/auth.py sets it; never the key itself).
+CALL_FIELDS: ContextVar[dict[str, Any] | None] = ContextVar("kura_audit_call_fields", default=None)
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -271,6 +276,7 @@ class AuditLog:
                 "role": role,
                 "action": action,
                 **fields,
+                **(CALL_FIELDS.get() or {}),
                 "prev": last_hash,
             }
             entry["hash"] = self._chain_hash(last_hash, entry)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import app.cli_remote as cli_remote
 from app import offline  # noqa: F401
 from app.settings import KuraSettings
 from app.users import local_operator, parse_groups
@@ -120,6 +121,8 @@ def search(
     limit: Annotated[int, typer.Option(help="how many passages")] = 8,
 ) -> None:
     """List the passages that best match QUERY (no LLM)."""
+    if remote := cli_remote.server():  # a running server owns the store: ask it
+        return cli_remote.search(remote, query, limit)
     service = _service()
     try:
         passages = service.search(local_operator(), query, limit, as_admin=True)
@@ -135,6 +138,8 @@ def search(
 @app.command()
 def ask(question: Annotated[str, typer.Argument()]) -> None:
     """Answer QUESTION from the documents, streaming, then list the citations as `path p.N`."""
+    if remote := cli_remote.server():
+        return cli_remote.ask(remote, question)
     service = _service()
     try:
         answer = service.ask(local_operator(), question, as_admin=True)
@@ -168,6 +173,8 @@ def ask(question: Annotated[str, typer.Argument()]) -> None:
 @app.command()
 def docs() -> None:
     """List ingested documents."""
+    if remote := cli_remote.server():
+        return cli_remote.docs(remote)
     service = _service()
     try:
         records = service.documents(local_operator())
@@ -204,6 +211,10 @@ from app.cli_models import models_app  # noqa: E402
 
 app.add_typer(models_app, name="models")
 app.command("doctor")(_doctor)
+
+from app.cli_keys import keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
 
 from app.cli_ops import register as _register_ops  # noqa: E402
 

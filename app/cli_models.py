@@ -267,6 +267,11 @@ def _store(settings: KuraSettings) -> Check:
         return Check(
             "OK", "store", f"empty ({settings.store_dir}); ingest documents with `kura ingest`"
         )
+    from app.server_client import running_server
+
+    if client := running_server(settings, wait_s=2):  # a running server owns the store: ask it
+        h = client.get("/api/v1/health/details")
+        return Check("OK", "store", f"{h['chunks']} chunks from {h['documents']} documents (served by {client.url})")
     try:
         from ingest.manifest import Manifest
 

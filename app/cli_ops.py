@@ -136,12 +136,16 @@ def backup(
     dest: Annotated[Path, typer.Argument(help="new, empty folder for the backup")],
 ) -> None:
     """Back up the store, manifest, users and audit log with a checksum list, while kura runs."""
-    from app.backup import BackupError, backup_service
+    from app import cli_remote
+    from app.backup import BackupError
     from app.service import KuraService
+    from app.users import local_operator
 
+    if remote := cli_remote.server():  # the server owns the store: it writes the backup
+        return cli_remote.backup(remote, dest)
     service = KuraService(KuraSettings())
     try:
-        summary = backup_service(service, dest)
+        summary = service.backup(local_operator(), dest)  # audited, like every door
     except BackupError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

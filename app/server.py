@@ -33,7 +33,8 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import runtime
+from app import runtime, server_token
+from app.api import api_routes
 from app.settings import KuraSettings
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
         try:
             yield {"service": service}
         finally:
+            server_token.remove(settings)  # before the store closes: no command may find a dead server
             runtime.uninstall()
             service.close()
 
@@ -218,6 +220,7 @@ def door_routes(settings: KuraSettings) -> list[BaseRoute]:
 
     routes: list[BaseRoute] = []
     routes.extend(signin_routes(settings, lambda: runtime.current_service().accounts))  # sign-in, cookie
+    routes.extend(api_routes(settings, runtime.current_service))  # /api (REST, docs) and /v1 (OpenAI)
     return routes
 
 
@@ -232,13 +235,13 @@ def build_app(
     extra_routes: Sequence[BaseRoute] = (),
     extra_middleware: Sequence[Middleware] = (),
 ) -> st.App:
-    """The kura server as an ASGI app: the UI, the doors' routes (door_routes, then
-    `extra_routes`), which take priority over the UI's catch-all page route, and middleware
+    """The kura server as an ASGI app: the UI, `extra_routes`, then the doors'
+    routes (door_routes), which take priority over the UI's catch-all page route, and middleware
     inside the security headers, so every response gets them."""
     return st.App(
         HOME,
         lifespan=service_lifespan(settings),
-        routes=[*door_routes(settings), *extra_routes],
+        routes=[*extra_routes, *door_routes(settings)],  # explicit extras first: a test may add /api/x
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(BackMessageFilter),
@@ -257,4 +260,10 @@ def serve(
 ) -> None:
     """Run the server in this process until it is stopped (SIGINT/SIGTERM): no child process."""
     app = build_app(settings, extra_routes, extra_middleware)
-    app.run(config=streamlit_options(settings, host, port))
+    # The local operator's token for `kura` commands on this machine (app/server_token.py).
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    server_token.write(settings, f"http://{local}:{port}")
+    try:
+        app.run(config=streamlit_options(settings, host, port))
+    finally:
+        server_token.remove(settings)

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from app import metrics, offline  # noqa: F401
-from app.accounts import Accounts
+from app.accounts import Accounts, UnknownUser
 from app.audit import AuditLog, ChainProblem
 from app.backup import BackupError, BackupSummary, backup_service
 from app.feedback import Feedback, FeedbackBook
 from app.ingest_jobs import DocumentNotFound, IngestJobs, report_from_dict
+from app.keys import ADMIN_SCOPE, AUDIT_SCOPE, ApiKeyNotFound, ApiKeyRecord, ApiKeys, InvalidApiKey, check_scope
+from app.keys import READ as READ_SCOPE
 from app.settings import KuraSettings
 from app.siem import start_forwarding
 from app.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, check_group_name
@@ -266,7 +268,7 @@ class KuraService:
     def use_model(self, user: User, name: str) -> ModelEntry:
         """Switch the answering LLM to the manifest's model `name` without a restart (hot swap):
         the new model loads beside the old, then takes over between two answers."""
-        user.require(ADMIN, "switch the LLM")
+        self._denied(user, ADMIN, "switch the LLM", model=name)
         entry = self.models.use(name)  # verifies checksum, GGUF and chat template first
         s = self.settings
         if s.llm_path:
@@ -499,7 +501,7 @@ class KuraService:
         return Answer(question, context, stream, _on_done=record, standalone_question=standalone)
 
     def documents(self, user: User) -> list[DocumentRecord]:
-        user.require(ADMIN, "list all documents")
+        self._denied(user, ADMIN, "list all documents")
         return self.manifest.documents()
 
     def delete(self, user: User, doc_id: str) -> None:
@@ -534,7 +536,7 @@ class KuraService:
         self, user: User, doc_id: str, on_progress: Callable[[IngestProgress], None] | None = None
     ) -> list[IngestReport]:
         """Sync again every folder a document came from (picks up edits; unchanged files are skipped)."""
-        user.require(ADMIN, "re-ingest documents")
+        self._denied(user, ADMIN, "re-ingest documents", documents=[doc_id])
         files = self.manifest.files_of(doc_id)
         if not files:
             raise KeyError(f"no document {doc_id}; list documents with `kura docs`")
@@ -550,7 +552,16 @@ class KuraService:
         hits = self.index.store.chunks_of(passage.doc_id, groups)
         near = [Passage.from_hit(h) for h in hits]
         low, high = passage.chunk_index - radius, passage.chunk_index + radius
-        return sorted((p for p in near if low <= p.chunk_index <= high), key=lambda p: p.chunk_index)
+        shown = sorted((p for p in near if low <= p.chunk_index <= high), key=lambda p: p.chunk_index)
+        self.audit.append(
+            user=user.name,
+            role=EMPLOYEE,
+            action="passage_context",
+            documents=[passage.doc_id],
+            chunks=[p.chunk_id for p in shown],
+            outcome="shown" if shown else "refused",
+        )
+        return shown
 
     @cached_property
     def feedback_book(self) -> FeedbackBook:
@@ -574,7 +585,7 @@ class KuraService:
 
     def health(self, user: User) -> dict[str, Any]:
         """Counts and sizes for the admin's system page (no model is loaded for this)."""
-        user.require(ADMIN, "see system health")
+        self._denied(user, ADMIN, "see system health")
         data = self.settings.data_dir
         usage = shutil.disk_usage(data)
         store_bytes = sum(p.stat().st_size for p in self.settings.store_dir.rglob("*") if p.is_file())
@@ -698,9 +709,141 @@ class KuraService:
         )
         return "\n".join(lines) + "\n"
 
+    # --- personal API keys and the HTTP door (app/keys.py, app/api/) -----------------------
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        with self._init_lock:
+            return self.__dict__.get("api_keys") or ApiKeys(self.settings.data_dir / "api_keys.sqlite3")
+
+    def create_api_key(
+        self, user: User, scope: str, name: str = "", expires_days: float | None = None, owner: str | None = None
+    ) -> tuple[ApiKeyRecord, str]:
+        """A key acting as `owner` (default: the caller). Only an admin (or the local operator)
+        creates keys for another account; the key still carries only that account's rights."""
+        owner = owner or user.name
+        check_scope(scope)
+        if owner != user.name:
+            self._denied(user, ADMIN, "create API keys for another account", owner=owner)
+        account = self.accounts.get(owner)  # UnknownUser: an account must own every key
+        needed = {ADMIN_SCOPE: ADMIN, AUDIT_SCOPE: AUDITOR}.get(scope)
+        if self.accounts.is_disabled(owner) or (needed and needed not in account.roles):
+            self.audit.append(
+                user=user.name, role=",".join(sorted(user.roles)), action="denied", attempted="create API key",
+                owner=owner, scope=scope,
+            )
+            raise AccessDenied(
+                f"{owner} cannot hold a {scope!r} key: it is disabled or lacks the {needed} role; "
+                "give the account the role first, or create a 'read' key"
+            )
+        record, key = self.api_keys.create(owner, scope, name, expires_days, by=user.name)
+        self.audit.append(
+            user=user.name, role=",".join(sorted(user.roles)), action="api_key_create", key_id=record.id,
+            owner=owner, scope=scope, expires=record.expires, for_other_account=owner != user.name,
+        )
+        return record, key
+
+    def list_api_keys(self, user: User, everyone: bool = False) -> list[ApiKeyRecord]:
+        """The caller's own keys; with `everyone`, every key (admins only)."""
+        if everyone:
+            self._denied(user, ADMIN, "list every API key")
+            return self.api_keys.list()
+        return self.api_keys.list(user.name)
+
+    def revoke_api_key(self, user: User, key_id: str) -> ApiKeyRecord:
+        """Owners revoke their own keys; admins revoke anyone's. Another user's key id is
+        answered like an unknown one (audited), so ids cannot be probed."""
+        try:
+            record = self.api_keys.get(key_id)
+        except ApiKeyNotFound:
+            record = None
+        if record is None or (record.owner != user.name and ADMIN not in user.roles):
+            self.audit.append(
+                user=user.name, role=",".join(sorted(user.roles)), action="api_key_revoke", key_id=key_id,
+                outcome="refused" if record else "not_found",
+            )
+            raise ApiKeyNotFound(f"no API key {key_id!r} among yours; list them with `kura keys list`")
+        revoked = self.api_keys.revoke(key_id, by=user.name)
+        self.audit.append(
+            user=user.name, role=",".join(sorted(user.roles)), action="api_key_revoke", key_id=key_id,
+            owner=record.owner,
+        )
+        return revoked
+
+    def api_caller(self, key: str, scope: str) -> tuple[User, ApiKeyRecord]:
+        """The account a key acts for, read again now (roles, groups, disabled), if the key is
+        active and its scope covers `scope`. Raises InvalidApiKey or AccessDenied (audited)."""
+        record = self.api_keys.resolve(key)
+        try:
+            owner = self.accounts.get(record.owner)
+            disabled = self.accounts.is_disabled(record.owner)
+        except UnknownUser:
+            owner, disabled = None, True
+        if owner is None or disabled:
+            self.audit.append(
+                user=record.owner, role="", action="api_key_refused", key_id=record.id, reason="owner disabled"
+            )
+            raise InvalidApiKey("the account that owns this API key is disabled or deleted")
+        if scope != record.scope and not (scope == READ_SCOPE and record.scope in (ADMIN_SCOPE, AUDIT_SCOPE)):
+            self.audit.append(
+                user=owner.name, role=",".join(sorted(owner.roles)), action="denied", attempted=f"{scope} call",
+                key_id=record.id, key_scope=record.scope,
+            )
+            raise AccessDenied(
+                f"this API key has the {record.scope!r} scope and this call needs {scope!r}: "
+                f"create a key with `kura keys create --scope {scope}`"
+            )
+        return owner, record
+
+    def list_users(self, user: User) -> list[tuple[User, bool]]:
+        """Every account with its disabled flag, for admins."""
+        self._denied(user, ADMIN, "list users")
+        return [(u, self.accounts.is_disabled(u.name)) for u in self.accounts.list()]
+
+    def add_user(
+        self, user: User, name: str, password: str, roles: Sequence[str], groups: Sequence[str]
+    ) -> User:
+        self._denied(user, ADMIN, "add users", target=name)
+        return self.accounts.add(name, password, roles, groups, must_change_password=True, by=user.name)
+
+    def set_user_groups(self, user: User, name: str, groups: Sequence[str]) -> User:
+        self._denied(user, ADMIN, "change a user's groups", target=name)
+        self.accounts.set_groups(name, groups, by=user.name)
+        return self.accounts.get(name)
+
+    def set_user_disabled(self, user: User, name: str, disabled: bool) -> None:
+        self._denied(user, ADMIN, "disable or enable users", target=name)
+        (self.accounts.disable if disabled else self.accounts.enable)(name, by=user.name)
+
+    def search_audit(
+        self, user: User, who: str | None = None, action: str | None = None,
+        since: str | None = None, until: str | None = None, limit: int = 1000,
+    ) -> list[dict]:
+        """The newest `limit` matching audit entries (archive included), for auditors."""
+        self._denied(user, AUDITOR, "read the audit log")
+        found = list(self.audit.select(who, action, since, until))[-limit:]
+        self.audit.append(
+            user=user.name, role=AUDITOR, action="audit_view",
+            filters={"user": who, "action": action, "since": since, "until": until}, entries=len(found),
+        )
+        return found
+
+    def export_audit(
+        self, user: User, dest: Path, fmt: str = "jsonl", who: str | None = None, action: str | None = None,
+        since: str | None = None, until: str | None = None,
+    ) -> int:
+        self._denied(user, AUDITOR, "export the audit log")
+        count = self.audit.export(dest, fmt, who, action, since, until)
+        self.audit.append(
+            user=user.name, role=AUDITOR, action="audit_export", format=fmt, entries=count,
+            filters={"user": who, "action": action, "since": since, "until": until},
+        )
+        return count
+
     def close(self) -> None:
         if "ingest_jobs" in self.__dict__:
             self.ingest_jobs.close()  # the writer stops between two files first
+        if "api_keys" in self.__dict__:
+            self.api_keys.close()
         if "store" in self.__dict__:
             self.store.close()
         if "manifest" in self.__dict__:

@@ -130,6 +130,13 @@ class KuraSettings(BaseSettings):
     directory_role_map: dict[str, str] = Field(default_factory=dict)
     directory_default_roles: tuple[str, ...] = ("employee",)  # for people in no role group
 
+    # HTTP API (app/api/): where admins may point a server-folder ingest, which browser origins
+    # may call it (both comma-separated; empty: none), how many wrong keys a client may send.
+    ingest_roots: str = ""
+    cors_origins: str = ""
+    api_bad_key_limit: int = 10
+    api_bad_key_window_s: float = 300.0
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
@@ -195,6 +202,11 @@ class KuraSettings(BaseSettings):
     @property
     def audit_path(self) -> Path:
         return self.data_dir / "audit.jsonl"
+
+    @property
+    def server_token_path(self) -> Path:
+        """The local operator's token that a running `kura serve` writes (mode 0600) for the CLI."""
+        return self.data_dir / "server.json"
 
     @property
     def logs_dir(self) -> Path:
