@@ -233,10 +233,12 @@ def shown(locator) -> str:
 def ask(page, question: str) -> None:
     go(page, "Ask", "Ask your documents")
     page.get_by_text("Answer with citations").click()
+    box = page.get_by_placeholder("Ask a question about your documents")
+    box.wait_for()
     wait_idle(page)
-    box = page.get_by_test_id("stChatInputTextArea")
     box.fill(question)
     box.press("Enter")
+    page.get_by_test_id("stChatMessage").first.wait_for()
     page.get_by_text(re.compile(r"^first token")).first.wait_for(timeout=300_000)
     wait_idle(page, 300_000)
 
