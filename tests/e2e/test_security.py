@@ -437,7 +437,7 @@ def test_a_hostile_document_and_question_show_as_text_and_fetch_nothing_outside(
     label.wait_for()
     assert f"What does the quarterly bonus policy pay? ![q](http://{OUTSIDE}/q.png)" in shown(label)
     label.click()
-    auditor.page.get_by_text(HOSTILE_NAME).first.wait_for()  # the document id resolved to its file
+    label.get_by_text(HOSTILE_NAME).first.wait_for()  # the document id resolved to its file
     shot(auditor.page, "en-auditor-hostile-question")
     _assert_no_markup_ran(auditor, url)
     auditor.context.close()
