@@ -267,9 +267,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "system.backup_done": (
         "Backup written to {path}: {files} files, {size}, {chunks} chunks. "
-        "Checksum list: {sums} (restore checks it: `kura restore {path}`).",
+        "Checksum list: {sums} (restore checks it: kura restore {path}).",
         "{path} にバックアップしました: {files} ファイル、{size}、{chunks} チャンク。"
-        "チェックサム一覧: {sums}(復元時に検証されます: `kura restore {path}`)。",
+        "チェックサム一覧: {sums}(復元時に検証されます: kura restore {path})。",
     ),
     # auditor
     "audit.title": ("Audit log", "監査ログ"),
