@@ -366,6 +366,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "audit.doc.groups": ("Readable by", "閲覧グループ"),
     "audit.doc.gone": ("(deleted since)", "(その後削除)"),
     "audit.cited": ("Cited in the answer", "回答で引用された箇所"),
+    "ui.choose": ("Choose one or more", "選択してください"),
     # errors
     "error.generic": (
         "Something went wrong: {detail}. Try again; if it persists, tell an admin "
