@@ -183,10 +183,19 @@ def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> N
         wait_idle(page)
         page.get_by_role("textbox", name="Groups (comma-separated)").fill(groups)
     wait_idle(page)
-    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(source))
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length >= 1", polling=100
-    )
+    for attempt in range(3):  # a rerun still under way can replace the picker and drop the files
+        page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(source))
+        try:
+            page.wait_for_function(
+                "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length >= 1",
+                polling=100,
+                timeout=20_000,
+            )
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            wait_idle(page)
     wait_idle(page)
     page.get_by_role("button", name="Save and ingest").click()
 
