@@ -284,9 +284,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "system.backup_done": (
         "Backup written to {path}: {files} files, {size}, {chunks} chunks. "
-        "Checksum list: {sums} (restore checks it: `kura restore {path}`).",
+        "Checksum list: {sums} (restore checks it: kura restore {path}).",
         "{path} にバックアップしました: {files} ファイル、{size}、{chunks} チャンク。"
-        "チェックサム一覧: {sums}(復元時に検証されます: `kura restore {path}`)。",
+        "チェックサム一覧: {sums}(復元時に検証されます: kura restore {path})。",
     ),
     # auditor
     "audit.title": ("Audit log", "監査ログ"),
@@ -417,6 +417,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "jobs.watch_added": ("Watching {path}.", "{path} を監視しています。"),
     "jobs.watch_remove": ("Stop watching", "監視をやめる"),
     "jobs.watch_removed": ("Stopped watching {path}.", "{path} の監視をやめました。"),
+    "ui.choose": ("Choose one or more", "選択してください"),
     # errors
     "error.generic": (
         "Something went wrong: {detail}. Try again; if it persists, tell an admin "

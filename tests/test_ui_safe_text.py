@@ -29,7 +29,8 @@ COMMONMARK = MarkdownIt("commonmark", {"html": True})
 
 
 def rendered(markdown: str) -> str:
-    return COMMONMARK.render(markdown)
+    """The HTML, without the invisible word joiners that keep addresses from becoming links."""
+    return COMMONMARK.render(markdown).replace(safe_text.WORD_JOINER, "")
 
 
 def test_text_renders_as_the_same_characters_with_no_markup():
@@ -40,6 +41,17 @@ def test_text_renders_as_the_same_characters_with_no_markup():
     # Streamlit's own syntax: colour, icons and math have every marker escaped.
     escaped = safe_text.text(":red[ALERT] :material/warning: $x^2$")
     assert escaped == "\\:red\\[ALERT\\] \\:material\\/warning\\: \\$x\\^2\\$"
+
+
+def test_bare_addresses_cannot_become_links():
+    """GFM links bare URLs and e-mail addresses after escapes are resolved: an invisible word
+    joiner breaks "://", "www." and "@" so that no link pattern matches the shown text."""
+    shown = safe_text.text("http://203.0.113.9/x www.example.com HTTPS://A.B ceo@example.com")
+    for pattern in ("://", "www.", "@example"):
+        assert pattern not in shown.replace("\\", "")
+    assert shown.replace(safe_text.WORD_JOINER, "").replace("\\", "") == (
+        "http://203.0.113.9/x www.example.com HTTPS://A.B ceo@example.com"
+    )
 
 
 def test_a_file_name_or_heading_cannot_start_a_list_heading_or_quote():

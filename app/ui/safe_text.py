@@ -7,7 +7,7 @@ the page shows. Two functions, used by every page:
 
 - `text(s)`: Markdown that shows `s` exactly as written (every ASCII punctuation character
   backslash-escaped, which CommonMark defines as literal; this also stops Streamlit's
-  `:colour[...]`, `:emoji:` and `$math$` syntax, and GFM's bare-URL links).
+  `:colour[...]`, `:emoji:` and `$math$` syntax; a word joiner stops GFM's bare-URL links).
 - `answer(s)`: a model answer in a small safe Markdown subset: paragraphs, lists, bold, italics
   and code. Links keep only their text; images, HTML and everything else show as plain text.
 
@@ -32,10 +32,24 @@ _BACKTICKS = re.compile(r"`+")
 SENTENCE_MARK = "\ue000"
 
 
+# GFM turns bare URLs and e-mail addresses into links after escapes are resolved, so an escape
+# cannot stop it; an invisible word joiner inside "://", "www." and "@" does.
+_AUTOLINK = re.compile(r"(?i)(:)(//)|(www)(\.)|(@)")
+WORD_JOINER = "\u2060"
+
+
+def _no_autolink(match: re.Match[str]) -> str:
+    first, second = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+    if match.group(5):
+        return "@" + WORD_JOINER
+    return first + WORD_JOINER + second
+
+
 def text(value: object) -> str:
-    """`value` as Markdown that renders as exactly these characters."""
+    """`value` as Markdown that renders as exactly these characters (plus invisible word joiners
+    that keep addresses from becoming links)."""
     s = str(value).replace("\r\n", "\n").replace("\r", "\n").replace(SENTENCE_MARK, "")
-    return _PUNCTUATION.sub(r"\\\1", s)
+    return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(_no_autolink, s))
 
 
 def _parser() -> MarkdownIt:

@@ -183,10 +183,19 @@ def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> N
         wait_idle(page)
         page.get_by_role("textbox", name="Groups (comma-separated)").fill(groups)
     wait_idle(page)
-    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(source))
-    page.wait_for_function(
-        "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length >= 1", polling=100
-    )
+    for attempt in range(3):  # a rerun still under way can replace the picker and drop the files
+        page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(source))
+        try:
+            page.wait_for_function(
+                "() => document.querySelectorAll('[data-testid=\"stFileChip\"]').length >= 1",
+                polling=100,
+                timeout=20_000,
+            )
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            wait_idle(page)
     wait_idle(page)
     page.get_by_role("button", name="Save and ingest").click()
 
@@ -222,14 +231,23 @@ def search(page, words: str) -> str:
     box.press("Enter")
     page.get_by_text(re.compile(r"^\d+ passages$|^No matching passages")).first.wait_for()
     wait_idle(page)
-    return page.get_by_test_id("stMainBlockContainer").inner_text()
+    return shown(page.get_by_test_id("stMainBlockContainer"))
+
+
+def shown(locator) -> str:
+    """What a reader sees (kura puts invisible word joiners in addresses so they are not links)."""
+    return locator.inner_text().replace("\u2060", "")
 
 
 def ask(page, question: str) -> None:
     go(page, "Ask", "Ask your documents")
-    box = page.get_by_test_id("stChatInputTextArea")
+    page.get_by_text("Answer with citations").click()
+    box = page.get_by_placeholder("Ask a question about your documents")
+    box.wait_for()
+    wait_idle(page)
     box.fill(question)
     box.press("Enter")
+    page.get_by_test_id("stChatMessage").first.wait_for()
     page.get_by_text(re.compile(r"^first token")).first.wait_for(timeout=300_000)
     wait_idle(page, 300_000)
 
@@ -341,7 +359,7 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     page.get_by_role("textbox", name="Groups (comma-separated)").fill("hr")
     page.get_by_role("button", name="Save and ingest").click()
     ingested(page)
-    main = page.get_by_test_id("stMainBlockContainer").inner_text()
+    main = shown(page.get_by_test_id("stMainBlockContainer"))
     assert "Skipped 2 hidden or system files" in main and ".DS_Store" in main and "Thumbs.db" in main
     assert not (data / "uploads" / "hr" / ".DS_Store").exists()
     # Variant 1: the pickers are empty again, and who may read must be chosen again.
@@ -359,7 +377,7 @@ def test_hr_files_never_reach_the_employee_through_a_reused_picker_or_a_relabel(
     upload(page, "hr", extra, "everyone")
     warning = page.get_by_text("This upload changes who may read 1 documents")
     warning.wait_for()
-    assert "compensation.txt" in page.get_by_test_id("stMainBlockContainer").inner_text()
+    assert "compensation.txt" in shown(page.get_by_test_id("stMainBlockContainer"))
     shot(page, "en-admin-upload-relabel-confirmation")
     page.get_by_role("button", name="Cancel").click()
     page.get_by_text("Cancelled: nothing was saved").wait_for()
@@ -417,7 +435,7 @@ def test_a_hostile_document_and_question_show_as_text_and_fetch_nothing_outside(
     _assert_no_markup_ran(rec, url)
 
     ask(rec.page, HOSTILE_QUESTION)
-    question = rec.page.get_by_test_id("stChatMessage").first.inner_text()
+    question = shown(rec.page.get_by_test_id("stChatMessage").first)
     assert HOSTILE_QUESTION in question.replace("\n", " ")
     shot(rec.page, "en-employee-ask-hostile-question")
     _assert_no_markup_ran(rec, url)
@@ -427,9 +445,9 @@ def test_a_hostile_document_and_question_show_as_text_and_fetch_nothing_outside(
     sign_in(auditor.page, url, "checker")
     label = auditor.page.get_by_test_id("stExpander").filter(has_text="worker · query").first
     label.wait_for()
-    assert f"What does the quarterly bonus policy pay? ![q](http://{OUTSIDE}/q.png)" in label.inner_text()
+    assert f"What does the quarterly bonus policy pay? ![q](http://{OUTSIDE}/q.png)" in shown(label)
     label.click()
-    auditor.page.get_by_text(HOSTILE_NAME).first.wait_for()  # the document id resolved to its file
+    label.get_by_text(HOSTILE_NAME).first.wait_for()  # the document id resolved to its file
     shot(auditor.page, "en-auditor-hostile-question")
     _assert_no_markup_ran(auditor, url)
     auditor.context.close()
@@ -489,7 +507,7 @@ def test_an_unauthenticated_websocket_client_cannot_take_kura_down(server, brows
     # The employee, still signed in, gets answers; and a fresh sign-in works too.
     ask(employee.page, "How much are hotel nights reimbursed?")
     employee.page.get_by_text("Sources").first.wait_for()
-    main = employee.page.get_by_test_id("stMainBlockContainer").inner_text()
+    main = shown(employee.page.get_by_test_id("stMainBlockContainer"))
     assert "holds the store" not in main and "travel.txt" in main
     shot(employee.page, "en-employee-answer-after-websocket-attack")
     employee.context.close()

@@ -41,7 +41,9 @@ with st.expander(tr("ask.filters")):
         if mode == "search"
         else ""
     )
-    type_filter = st.multiselect(tr("ask.filter.types"), FILE_TYPES, key="filter_types")
+    type_filter = st.multiselect(
+        tr("ask.filter.types"), FILE_TYPES, key="filter_types", placeholder=tr("ui.choose")
+    )
 conditions: dict[str, Any] | None = {"file_type": list(type_filter)} if type_filter else None
 
 

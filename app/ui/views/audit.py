@@ -35,10 +35,16 @@ if st.button(tr("audit.verify"), key="audit_verify"):
 days = [d for d in (entry_date(e) for e in entries) if d]
 c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 1, 3])
 users = c1.multiselect(
-    tr("audit.user"), sorted({str(e.get("user")) for e in entries}), key="audit_users"
+    tr("audit.user"),
+    sorted({str(e.get("user")) for e in entries}),
+    key="audit_users",
+    placeholder=tr("ui.choose"),
 )
 actions = c2.multiselect(
-    tr("audit.action"), sorted({str(e.get("action")) for e in entries}), key="audit_actions"
+    tr("audit.action"),
+    sorted({str(e.get("action")) for e in entries}),
+    key="audit_actions",
+    placeholder=tr("ui.choose"),
 )
 start = c3.date_input(tr("audit.from"), value=min(days) if days else None, key="audit_from")
 end = c4.date_input(tr("audit.to"), value=max(days) if days else None, key="audit_to")
