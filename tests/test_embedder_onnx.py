@@ -62,3 +62,13 @@ def test_an_interrupted_export_is_never_loaded(tmp_path: Path, onnx_embedder_dir
     shutil.copytree(onnx_embedder_dir, target)
     (target / "export.json").unlink()  # what a crash before the final rename would leave
     assert existing_export(source, tmp_path) is None
+
+
+def test_a_vector_does_not_depend_on_which_texts_share_its_batch(onnx_embedder_dir: Path) -> None:
+    """Batches are cut by length and padded per batch: padding must never leak into a vector."""
+    onnx = OnnxEmbedder(onnx_embedder_dir)
+    mixed = [TEXTS[1], "short", TEXTS[0], "a medium sentence about travel " * 6, TEXTS[2]] * 9
+    together = np.array(onnx.embed_documents(mixed))
+    alone = np.array([onnx.embed_documents([t])[0] for t in mixed[:5]])
+    assert np.abs(together[:5] - alone).max() < 1e-4
+    assert np.abs(together[5:10] - alone).max() < 1e-4  # the same texts in another batch
