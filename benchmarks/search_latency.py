@@ -137,12 +137,18 @@ def main(argv: list[str]) -> int:
         parser.error("--caller-groups must be between 1 and --acl-groups")
 
     from app import offline  # noqa: F401
+    from app.settings import KuraSettings
     from models.embedder import load_embedder
-    from models.registry import packaged_embedder_path
+    from models.registry import resolve_embedder_path
     from retrieval.search import search_passages
     from retrieval.sparse import SparseEncoder, is_japanese
 
-    embedder = load_embedder(packaged_embedder_path())
+    settings = KuraSettings()
+    embedder = load_embedder(  # what the product runs: the ONNX export from the model cache
+        resolve_embedder_path(settings.embedder_path),
+        settings.embedder_backend,
+        cache_dir=settings.model_cache_dir,
+    )
     sparse = SparseEncoder()
     groups = [f"group-{g:02d}" for g in range(args.acl_groups)]
     reader = groups[: args.caller_groups]
