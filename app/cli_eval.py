@@ -53,8 +53,10 @@ def eval_command(
     chosen = [s for s in stages.split(",") if s] or ["sparse", "dense", "hybrid"] + (
         ["rerank"] if reranker else []
     )
-    embedder = load_embedder(
-        resolve_embedder_path(settings.embedder_path), settings.embedder_backend
+    embedder = load_embedder(  # with the model cache: the ONNX embedder the product runs
+        resolve_embedder_path(settings.embedder_path),
+        settings.embedder_backend,
+        cache_dir=settings.model_cache_dir,
     )
     report = evaluate(
         dataset,

@@ -46,7 +46,7 @@ class KuraSettings(BaseSettings):
 
     # Models: empty means "the packaged default" (see models/registry.py).
     embedder_path: Path | None = None
-    embedder_backend: str = "auto"  # auto | onnx | torch
+    embedder_backend: str = "auto"  # auto | onnx | onnx-int8 | torch
     llm_path: Path | None = None
     llm_url: str | None = None  # an OpenAI-compatible server instead of in-process llama.cpp
     llm_context_tokens: int = 4096

@@ -4,12 +4,23 @@ Builds a qdrant-edge store of N synthetic chunks (random unit dense vectors, Zip
 BM25 sparse vectors, ACL payload — the store's size is what matters, not the text), then times
 `search_passages` end to end with the REAL embedder and sparse encoder on real questions in
 English and Japanese: query embedding + BM25 encoding + one hybrid Qdrant query with the ACL
-filter. Prints p50/p95 per stage in milliseconds.
+filter. Prints p50/p95 per stage in milliseconds, and the store's RAM (the process's resident
+memory it added) and disk.
+
+The ACL: every chunk belongs to one of `--acl-groups` groups (50 by default), and the caller is
+in `--caller-groups` of them (3), so a search reads ~6% of the store through the filter.
+
+    kura bench search_latency --chunks 1000000 --json latency.json
+
+Building a million chunks takes a while (vectors, then Qdrant's index); the build stops with a
+clear message if the process grows past `--max-rss-gb`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -32,20 +43,55 @@ QUESTIONS = [
 ]
 
 
-def _build(path: Path, chunks: int, dim: int, query_terms: list[int]) -> EdgeStore:
+class MemoryLimit(RuntimeError):
+    """The benchmark's process grew past --max-rss-gb while building the store."""
+
+
+def rss_gb() -> float:
+    """This process's resident memory now, in GiB (Linux /proc)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**20
+    return 0.0
+
+
+def disk_gb(path: Path) -> float:
+    """Blocks the files under `path` occupy (sparse files count what they really use)."""
+    used = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            used += os.lstat(os.path.join(folder, name)).st_blocks * 512
+    return used / 2**30
+
+
+def _build(
+    path: Path,
+    chunks: int,
+    dim: int,
+    query_terms: list[int],
+    groups: list[str],
+    max_rss_gb: float = 8.0,
+) -> EdgeStore:
     """`query_terms` (the questions' real term ids) sit at Zipf ranks 20+ of the synthetic
     vocabulary, so a question's BM25 posting lists are as long as a real mid-frequency word's."""
     import numpy as np
 
     from retrieval.store import EdgeStore, SparseVec, StoredChunk
 
+    started = time.monotonic()
     rng = np.random.default_rng(7)
     vocab = rng.integers(1, 2**32 - 1, size=200_000, dtype=np.uint64)
     vocab[20 : 20 + len(query_terms)] = query_terms
     store = EdgeStore(path, dim)
-    groups = ["everyone", "hr", "legal", "finance"]
     batch = 5000
     for start in range(0, chunks, batch):
+        if rss_gb() > max_rss_gb:
+            raise MemoryLimit(
+                f"stopped after {start} chunks: the process holds {rss_gb():.1f} GiB > {max_rss_gb} GiB"
+            )
+        if start and start % 100_000 == 0:
+            print(f"  {start} chunks written, RSS {rss_gb():.1f} GiB", flush=True)
         n = min(batch, chunks - start)
         dense = rng.standard_normal((n, dim)).astype("float32")
         dense /= np.linalg.norm(dense, axis=1, keepdims=True)
@@ -67,7 +113,10 @@ def _build(path: Path, chunks: int, dim: int, query_terms: list[int]) -> EdgeSto
                 )
             )
         store.upsert(points)
+    written = time.monotonic()
+    print(f"  {chunks} chunks written in {written - started:.0f} s; building the index", flush=True)
     store.optimize()
+    print(f"  index built in {time.monotonic() - written:.0f} s, RSS {rss_gb():.1f} GiB", flush=True)
     return store
 
 
@@ -79,28 +128,59 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kura bench search_latency")
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=40, help="timed searches per stage")
+    parser.add_argument("--acl-groups", type=int, default=50, help="groups the chunks belong to")
+    parser.add_argument("--caller-groups", type=int, default=3, help="groups the caller is in")
+    parser.add_argument("--max-rss-gb", type=float, default=8.0, help="stop the build past this")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    if not 1 <= args.caller_groups <= args.acl_groups:
+        parser.error("--caller-groups must be between 1 and --acl-groups")
 
     from app import offline  # noqa: F401
+    from app.settings import KuraSettings
     from models.embedder import load_embedder
-    from models.registry import packaged_embedder_path
+    from models.registry import resolve_embedder_path
     from retrieval.search import search_passages
     from retrieval.sparse import SparseEncoder, is_japanese
 
-    embedder = load_embedder(packaged_embedder_path())
+    settings = KuraSettings()
+    embedder = load_embedder(  # what the product runs: the ONNX export from the model cache
+        resolve_embedder_path(settings.embedder_path),
+        settings.embedder_backend,
+        cache_dir=settings.model_cache_dir,
+    )
     sparse = SparseEncoder()
+    groups = [f"group-{g:02d}" for g in range(args.acl_groups)]
+    reader = groups[: args.caller_groups]
+    summary: dict = {
+        "chunks": args.chunks,
+        "acl_groups": args.acl_groups,
+        "caller_groups": args.caller_groups,
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+        "stages": {},
+    }
     with tempfile.TemporaryDirectory(prefix="kura-bench-") as tmp:
         started = time.monotonic()
         terms = sorted({i for q in QUESTIONS for i in sparse.encode_query(q).indices})
-        store = _build(Path(tmp) / "store", args.chunks, embedder.dim, terms)
-        print(
-            f"store: {args.chunks} chunks built and optimised in {time.monotonic() - started:.1f} s"
-        )
+        for q in QUESTIONS:  # load the models' lazy parts before the store's RAM is measured
+            embedder.embed_query(q)
+        rss_before = rss_gb()
+        try:
+            store = _build(
+                Path(tmp) / "store", args.chunks, embedder.dim, terms, groups, args.max_rss_gb
+            )
+        except MemoryLimit as exc:
+            print(f"{exc}; nothing measured")
+            summary["error"] = str(exc)
+            if args.json:
+                args.json.write_text(json.dumps(summary, indent=1))
+            return 1
+        summary["build_s"] = round(time.monotonic() - started, 1)
+        print(f"store: {args.chunks} chunks built and optimised in {summary['build_s']} s")
         for q in QUESTIONS:  # warm up: model graphs, Sudachi dictionary, store caches
-            search_passages(store, embedder, q, ["everyone", "hr"], 8, sparse=sparse)
+            search_passages(store, embedder, q, reader, 8, sparse=sparse)
         english = [q for q in QUESTIONS if not is_japanese(q)]
         japanese = [q for q in QUESTIONS if is_japanese(q)]
-        reader = ["everyone", "hr"]
         stages = {
             "embed query only (English)": (english, lambda q: embedder.embed_query(q)),
             "sparse: BM25 encode + query (all)": (
@@ -132,9 +212,26 @@ def main(argv: list[str]) -> int:
                 result = run(q)
                 times.append(1000 * (time.perf_counter() - t))
                 found += len(result) if isinstance(result, list) and len(result) <= 8 else 0
+            p50, p95 = statistics.median(times), _pct(times, 95)
+            summary["stages"][name] = {
+                "p50_ms": round(p50, 1),
+                "p95_ms": round(p95, 1),
+                "hits_per_query": round(found / args.queries, 1),
+            }
             print(
-                f"{name:46s} p50 {statistics.median(times):6.1f} ms  "
-                f"p95 {_pct(times, 95):6.1f} ms  ({found / args.queries:.1f} hits/query)"
+                f"{name:46s} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
+                f"({found / args.queries:.1f} hits/query)"
             )
+        summary["store_ram_gb"] = round(rss_gb() - rss_before, 2)
+        summary["process_rss_gb"] = round(rss_gb(), 2)
+        summary["store_disk_gb"] = round(disk_gb(Path(tmp) / "store"), 2)
+        summary["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        print(
+            f"store: {summary['store_ram_gb']} GiB RAM (process {summary['process_rss_gb']} GiB), "
+            f"{summary['store_disk_gb']} GiB on disk; ACL: caller in {args.caller_groups} of "
+            f"{args.acl_groups} groups; load avg {summary['load_before']} -> {summary['load_after']}"
+        )
         store.close()  # type: ignore[attr-defined]
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
     return 0

@@ -6,9 +6,10 @@ copy) → the path is added to that document, no re-embedding; new content → p
 embed, stage, swap. Files gone from the folder are dropped from the index. Each outcome is one
 `FileResult` in the `IngestReport`.
 
-Throughput: a parse thread reads, hashes, parses and chunks files ahead of the writer, through
-a bounded queue; the writer embeds the chunks of several files in one batch (ONNX and torch
-release the GIL, so parsing and embedding overlap), then stages and swaps each file.
+Throughput: a parse thread reads and hashes files ahead of the writer, through a bounded queue;
+on a big sync the parsing and chunking itself runs in a separate process (ingest/parse_pool.py)
+so that the pure-Python parsers never hold the GIL the embedder needs. The writer embeds the
+chunks of several files in one batch, then stages and swaps each file.
 
 Crash safety (kill -9 at any moment, run again → the state a clean run gives):
 - new chunks are written `staged` (invisible); a journal row is written before they are
@@ -24,6 +25,7 @@ Usage:
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import os
@@ -32,13 +34,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ingest.chunk import ChunkPiece, chunk_blocks
+from ingest import parse_pool
+from ingest.chunk import ChunkPiece
 from ingest.errors import EmptyFile, FileTooLarge, IngestError, UnreadableFile
 from ingest.manifest import DocumentRecord, FileRecord, Manifest, now
-from ingest.parse import parse_file
 from models.embedder import Embedder
 from retrieval.store import ALL_GROUPS, ChunkStore, SparseVec, StoredChunk
 
@@ -50,6 +53,7 @@ EMBED_BATCH = 64  # chunks per embedder call across files
 MAX_BATCH_FILES = 64  # files swapped in per store flush (a flush is ~75 ms of fsync)
 MAX_BATCH_WAIT_S = 2.0  # longest a parsed file waits for more files to batch with
 _QUEUE_FILES = 8  # parsed files waiting for the writer (bounds memory)
+_PARSE_AHEAD = 2  # files queued on the parse process beyond the one it is parsing
 
 
 @dataclass(frozen=True)
@@ -381,6 +385,10 @@ def _parse_ahead(
     """The parse thread: read + hash every candidate, parse + chunk content nobody has yet.
     Never touches the manifest or the store (the writer thread owns both)."""
     dispatched: set[str] = set()
+    # Big syncs parse in a separate process (ingest/parse_pool.py), a few files ahead of the
+    # hand-over; the items still go to the writer in folder order.
+    in_process = parse_pool.worth_a_process(len(candidates), sum(c.size for c in candidates))
+    ahead: collections.deque[tuple[_Prepared, Future | None]] = collections.deque()
 
     def hand_over(item: _Prepared | BaseException | None) -> bool:
         """Wait for room in the queue; False once the writer has stopped (error or Ctrl-C)."""
@@ -392,19 +400,39 @@ def _parse_ahead(
                 continue
         return False
 
+    def hand_over_oldest() -> bool:
+        item, future = ahead.popleft()
+        if future is not None:
+            item = _with_outcome(item, parse_pool.outcome_of(future, item.candidate.path))
+        return hand_over(item)
+
     try:
         for candidate in candidates:
             item = _read(candidate, root, acl, index)
+            future = None
             if item.record is not None and item.failure is None:
                 doc_id = item.record.doc_id
                 if doc_id not in known_docs and doc_id not in dispatched:
-                    item = _parse_prepared(item, index)
                     dispatched.add(doc_id)
-            if not hand_over(item):
+                    if in_process:
+                        future = parse_pool.parse_in_process(
+                            candidate.path, index.chunk_tokens, index.overlap_tokens
+                        )
+                    else:
+                        item = _parse_prepared(item, index)
+            ahead.append((item, future))
+            if len(ahead) > _PARSE_AHEAD and not hand_over_oldest():
+                return
+        while ahead:
+            if not hand_over_oldest():
                 return
     except BaseException as exc:  # an internal bug: crash the sync loudly, in the writer's thread
         hand_over(exc)
         return
+    finally:
+        for _, future in ahead:  # stopped early: drop what the parse process has not begun
+            if future is not None:
+                future.cancel()
     hand_over(None)
 
 
@@ -436,20 +464,19 @@ def _read(candidate: _Candidate, root: Path, acl: tuple[str, ...], index: Index)
 
 
 def _parse_prepared(item: _Prepared, index: Index) -> _Prepared:
-    path = item.candidate.path
-    try:
-        t0 = time.monotonic()
-        parsed = parse_file(path)
-        t1 = time.monotonic()
-        pieces = chunk_blocks(parsed.blocks, index.chunk_tokens, index.overlap_tokens)
-        item.stage_s["parse"] = item.stage_s.get("parse", 0.0) + t1 - t0
-        item.stage_s["chunk"] = item.stage_s.get("chunk", 0.0) + time.monotonic() - t1
-        if not pieces:
-            raise EmptyFile()
-    except IngestError as exc:
-        item.failure = _failed(path, exc)
-        return item
-    item.pieces, item.pages = pieces, parsed.page_count
+    outcome = parse_pool.parse_and_chunk(item.candidate.path, index.chunk_tokens, index.overlap_tokens)
+    return _with_outcome(item, outcome)
+
+
+def _with_outcome(item: _Prepared, outcome: parse_pool.ParseOutcome) -> _Prepared:
+    for stage, seconds in outcome.stage_s.items():
+        item.stage_s[stage] = item.stage_s.get(stage, 0.0) + seconds
+    if outcome.pieces is None:
+        item.failure = FileResult(
+            str(item.candidate.path), "failed", reason=outcome.reason, hint=outcome.hint
+        )
+    else:
+        item.pieces, item.pages = outcome.pieces, outcome.pages
     return item
 
 

@@ -1,8 +1,8 @@
-"""Dense text embeddings from a local model folder: ONNX through fastembed, or torch.
+"""Dense text embeddings from a local model folder: ONNX through onnxruntime, or torch.
 
 `backend="auto"` uses the ONNX export of the model (models/onnx_export.py) when it exists in
-the model cache or can be made there, torch otherwise. fastembed is only ever given a local
-folder (`specific_model_path`): without one it tries to download for ~40 s.
+the model cache or can be made there, torch otherwise. Nothing is ever downloaded: both load
+only from local folders.
 
 Usage:
     embedder = load_embedder(folder, backend="auto", cache_dir=settings.model_cache_dir)
@@ -59,84 +59,128 @@ class TorchEmbedder:
 
 
 class OnnxEmbedder:
-    """fastembed on an exported ONNX folder (41 chunks/s here for MiniLM, same vectors as torch)."""
+    """onnxruntime on an exported ONNX folder, same vectors as torch (cosine 1.0000).
+
+    The tokenizer is fastembed's loader for the folder (truncation at the exported
+    `model_max_length`, batch-longest padding); the session, batching and pooling are kura's own
+    so that the threads match the cores and batches are cut by length (models/embed_batches.py)."""
 
     backend = "onnx"
 
     def __init__(
         self, onnx_folder: Path, name: str | None = None, threads: int | None = None
     ) -> None:
-        from fastembed import TextEmbedding
+        import onnxruntime as ort
+        from fastembed.common.preprocessor_utils import load_tokenizer
 
         if not (onnx_folder / "model.onnx").is_file():
             raise FileNotFoundError(
                 f"{onnx_folder} has no model.onnx; run `kura setup` to export the embedder"
             )
         self.name = name or _model_name(onnx_folder)
-        model_name = _register_local_model(onnx_folder)
-        # specific_model_path keeps fastembed on local disk; never call it without one.
-        self._model = TextEmbedding(model_name, specific_model_path=str(onnx_folder), local_files_only=True,
-                                    threads=threads or _default_threads())
-        self.dim = len(next(iter(self._model.embed(["dimension probe"]))))
+        self.threads = threads or default_threads()
+        self._tokenizer, _ = load_tokenizer(onnx_folder)
+        # Padding is done per batch in _run: the tokenizer's own would pad every text to the
+        # longest of the whole call and hide the true lengths that batches are cut by.
+        self._pad_id = int((self._tokenizer.padding or {}).get("pad_id", 0))
+        self._tokenizer.no_padding()
+        self._cls_pooling = _uses_cls_pooling(onnx_folder)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # Spinning workers wait for work by burning a core. On a shared or busy machine (the
+        # parse process runs beside the embedder during an ingest) they steal the very cores
+        # the other threads need: throughput collapsed from 14 to 9 chunks/s here. Sleeping
+        # workers cost ~nothing on batches of thousands of tokens.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(
+            str(onnx_folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.dim = int(self._encode(["dimension probe"]).shape[1])
 
     def embed_documents(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
+        """`batch_size` is accepted for the Protocol; batches are cut by tokens, not by count."""
         if not texts:
             return []
-        # fastembed pads each batch to its longest text and onnxruntime keeps memory for the
-        # largest batch it saw: length-sorted batches of <= 8 cut padding and peak RSS
-        # (1 GB → 0.4 GB at 32 → 8 here) at no cost in speed.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = self._model.embed([texts[i] for i in order], batch_size=min(batch_size, 8))
+        from models.embed_batches import length_batches
+
+        encodings = self._tokenizer.encode_batch(list(texts))
         out: list[list[float]] = [[] for _ in texts]
-        for i, vector in zip(order, vectors, strict=True):
-            out[i] = vector.tolist()
+        for batch in length_batches([len(e.ids) for e in encodings]):
+            vectors = self._run([encodings[i] for i in batch])
+            for i, vector in zip(batch, vectors, strict=True):
+                out[i] = vector.tolist()
         return out
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
 
+    def _encode(self, texts: list[str]):  # -> np.ndarray
+        return self._run(self._tokenizer.encode_batch(texts))
 
-def _default_threads() -> int | None:
-    """One onnxruntime thread on a machine of two cores or fewer: ingestion parses on the other
-    core, and onnxruntime's spinning threads collapse when cores are shared (measured under load
-    here: 14 chunks/s with one thread, 9 with two). Bigger machines: onnxruntime's default."""
-    return 1 if (os.cpu_count() or 1) <= 2 else None
+    def _run(self, encodings: list):  # -> np.ndarray (n, dim), L2-normalised
+        import numpy as np
+
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for row, e in enumerate(encodings):  # padded to the batch's longest text, on the right
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        if self._cls_pooling:
+            pooled = hidden[:, 0]
+        else:
+            weights = mask[:, :, None].astype(hidden.dtype)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.maximum(norms, 1e-12)
 
 
-def _register_local_model(folder: Path) -> str:
-    """A fastembed model description matching the folder's pooling (mean or CLS) + normalization.
+def default_threads() -> int:
+    """onnxruntime threads: one per core kura may use (its CPU affinity, not the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
-    fastembed picks pooling from the model *name*; a local folder has no registered name, so one
-    is registered per pooling kind. The source URL is never fetched: specific_model_path wins."""
-    from fastembed import TextEmbedding
-    from fastembed.common.model_description import ModelSource, PoolingType
 
-    pooling = PoolingType.MEAN
+def _uses_cls_pooling(folder: Path) -> bool:
     pooling_config = folder / "1_Pooling" / "config.json"
-    if pooling_config.is_file() and json.loads(pooling_config.read_text()).get(
-        "pooling_mode_cls_token"
-    ):
-        pooling = PoolingType.CLS
-    name = f"kura-local/{pooling.value.lower()}-normalized"
-    if not any(m["model"] == name for m in TextEmbedding.list_supported_models()):
-        TextEmbedding.add_custom_model(
-            name,
-            pooling=pooling,
-            normalization=True,
-            sources=ModelSource(url="file:///nonexistent"),
-            dim=0,
-            model_file="model.onnx",
-        )
-    return name
+    return pooling_config.is_file() and bool(
+        json.loads(pooling_config.read_text()).get("pooling_mode_cls_token")
+    )
 
 
 def load_embedder(folder: Path, backend: str = "auto", cache_dir: Path | None = None) -> Embedder:
-    """Load the embedder in `folder`. `backend`: auto | torch | onnx.
+    """Load the embedder in `folder`. `backend`: auto | torch | onnx | onnx-int8.
 
     `folder` may be a sentence-transformers folder (exported to ONNX under `cache_dir` when the
-    backend is onnx or auto) or an ONNX folder already (holds model.onnx)."""
-    if backend not in ("auto", "torch", "onnx"):
-        raise ValueError(f"embedder backend must be auto, torch or onnx, not {backend!r}")
+    backend is onnx or auto) or an ONNX folder already (holds model.onnx). onnx-int8 runs an
+    int8 copy of the export (models/onnx_quantize.py): faster, vectors at cosine ~0.994."""
+    if backend not in ("auto", "torch", "onnx", "onnx-int8"):
+        raise ValueError(f"embedder backend must be auto, torch, onnx or onnx-int8, not {backend!r}")
+    if backend == "onnx-int8":
+        from models.onnx_quantize import ensure_int8
+
+        if (folder / "model.onnx").is_file():
+            onnx_folder = folder
+        elif cache_dir is None:
+            raise ValueError(
+                "the onnx-int8 embedder backend needs a model cache folder for the export "
+                "(settings.model_cache_dir)"
+            )
+        else:
+            from models.onnx_export import ensure_onnx_export
+
+            onnx_folder = ensure_onnx_export(folder, cache_dir)
+        # Its own name: vectors differ from fp32, so caches keyed by the name must too.
+        return OnnxEmbedder(ensure_int8(onnx_folder), name=f"{_model_name(folder)}-int8")
     if (folder / "model.onnx").is_file() and backend != "torch":
         return OnnxEmbedder(folder)
     if backend == "torch" or cache_dir is None:

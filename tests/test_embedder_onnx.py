@@ -62,3 +62,28 @@ def test_an_interrupted_export_is_never_loaded(tmp_path: Path, onnx_embedder_dir
     shutil.copytree(onnx_embedder_dir, target)
     (target / "export.json").unlink()  # what a crash before the final rename would leave
     assert existing_export(source, tmp_path) is None
+
+
+def test_a_vector_does_not_depend_on_which_texts_share_its_batch(onnx_embedder_dir: Path) -> None:
+    """Batches are cut by length and padded per batch: padding must never leak into a vector."""
+    onnx = OnnxEmbedder(onnx_embedder_dir)
+    mixed = [TEXTS[1], "short", TEXTS[0], "a medium sentence about travel " * 6, TEXTS[2]] * 9
+    together = np.array(onnx.embed_documents(mixed))
+    alone = np.array([onnx.embed_documents([t])[0] for t in mixed[:5]])
+    assert np.abs(together[:5] - alone).max() < 1e-4
+    assert np.abs(together[5:10] - alone).max() < 1e-4  # the same texts in another batch
+
+
+def test_the_int8_backend_stays_close_to_fp32_and_is_named_apart(
+    tmp_path: Path, onnx_embedder_dir: Path
+) -> None:
+    folder = tmp_path / "export"
+    shutil.copytree(onnx_embedder_dir, folder)
+    fp32 = OnnxEmbedder(folder)
+    int8 = load_embedder(folder, "onnx-int8")
+    assert isinstance(int8, OnnxEmbedder) and int8.name.endswith("-int8") and int8.name != fp32.name
+    texts = [t for t in TEXTS if t] + ["The boundary layer thickens downstream of the leading edge."]
+    a, b = np.array(int8.embed_documents(texts)), np.array(fp32.embed_documents(texts))
+    cosine = (a * b).sum(axis=1)
+    assert cosine.mean() > 0.98 and cosine.min() > 0.95, cosine
+    assert not np.allclose(a, b, atol=1e-4)  # it really is the quantized model

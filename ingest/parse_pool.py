@@ -1,0 +1,103 @@
+"""Parsing and chunking in a separate process, so the parser never holds the GIL the embedder needs.
+
+The parsers (unstructured, pdfminer) are pure Python: in a thread of the ingesting process they
+hold the GIL for long stretches and starve the embedder's thread. One spawned worker process
+parses files ahead of the writer instead; it is started on the first big sync and kept for the
+life of the process (starting it costs ~2 s of imports). Small syncs (a few files from the UI,
+the tests) parse in the calling thread as before.
+
+Usage:
+    outcome = parse_in_process(path, chunk_tokens=256, overlap_tokens=32).result()
+    outcome = parse_and_chunk(path, 256, 32)  # the same, in this process
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.chunk import ChunkPiece
+
+# A sync is "big" when it must parse this much; below it the worker's start-up is not worth it.
+PROCESS_MIN_FILES = 24
+PROCESS_MIN_BYTES = 512 * 1024
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+@dataclass
+class ParseOutcome:
+    """Chunks of one file, or why it failed (strings: IngestError does not survive pickling)."""
+
+    pieces: list[ChunkPiece] | None = None
+    pages: int = 0
+    reason: str = ""
+    hint: str = ""
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+
+def parse_and_chunk(path: Path, chunk_tokens: int, overlap_tokens: int) -> ParseOutcome:
+    """Parse `path` and cut it into chunks; an IngestError becomes a failed outcome."""
+    from ingest.chunk import chunk_blocks
+    from ingest.errors import EmptyFile, IngestError
+    from ingest.parse import parse_file
+
+    try:
+        t0 = time.monotonic()
+        parsed = parse_file(path)
+        t1 = time.monotonic()
+        pieces = chunk_blocks(parsed.blocks, chunk_tokens, overlap_tokens)
+        stage_s = {"parse": t1 - t0, "chunk": time.monotonic() - t1}
+        if not pieces:
+            raise EmptyFile()
+    except IngestError as exc:
+        return ParseOutcome(reason=str(exc), hint=exc.hint)
+    return ParseOutcome(pieces, parsed.page_count, stage_s=stage_s)
+
+
+def worth_a_process(files: int, total_bytes: int) -> bool:
+    return files >= PROCESS_MIN_FILES or total_bytes >= PROCESS_MIN_BYTES
+
+
+def parse_in_process(path: Path, chunk_tokens: int, overlap_tokens: int) -> Future[ParseOutcome]:
+    """Queue `path` on the parse process (started on first use)."""
+    global _pool
+    with _lock:
+        if _pool is None:
+            # spawn, not fork: the ingesting process holds onnxruntime and qdrant threads and
+            # open stores, which a forked child must never inherit.
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+            atexit.register(shutdown)
+        pool = _pool
+    return pool.submit(parse_and_chunk, path, chunk_tokens, overlap_tokens)
+
+
+def outcome_of(future: Future[ParseOutcome], path: Path) -> ParseOutcome:
+    """The future's outcome; a parser that killed its process (a crash in native code, the
+    OOM killer) fails this file only, and the next file gets a fresh process."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        shutdown()
+        return ParseOutcome(
+            reason=f"the parser process died while reading {path.name}",
+            hint="the file may be damaged or too large for this machine's memory; "
+            "open and re-save it, or split it",
+        )
+
+
+def shutdown() -> None:
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
