@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -106,6 +107,15 @@ def _clean(text: str, forbidden: tuple[str, ...], where: str) -> None:
     assert not leaked, f"{leaked} leaked into {where}"
 
 
+def assert_support_reported(text: str, verdict: dict, passages_given: bool) -> None:
+    """The citation check travels with every answer: an answer that was given passages but has no
+    [n] marker at all cannot be supported, and the warning is there exactly when it is not."""
+    assert isinstance(verdict["supported"], bool)
+    assert (verdict["warning"] is None) == verdict["supported"]
+    if passages_given and not re.search(r"\[\d{1,2}\]", text):
+        assert verdict["supported"] is False and "Not supported by your documents" in verdict["warning"]
+
+
 def test_leak_matrix_through_rest_search_rest_ask_and_the_openai_endpoint(world: World) -> None:
     world.recorder.live = False
     seen: set[str] = set()
@@ -127,9 +137,13 @@ def test_leak_matrix_through_rest_search_rest_ask_and_the_openai_endpoint(world:
                 shown = {c for cit in asked.json()["citations"] for c in cit["chunk_ids"]}
                 assert not shown & forbidden_ids, (persona, question)
                 _clean(asked.text, persona.forbidden(), f"ask for {persona.name}: {question}")
+                assert_support_reported(asked.json()["answer"], asked.json(), not asked.json()["found_nothing"])
 
                 completion = sdk.chat.completions.create(model="kura", messages=[{"role": "user", "content": question}])
                 reference = completion.model_extra["reference"]
+                assert_support_reported(
+                    completion.choices[0].message.content or "", reference, bool(reference["citations"])
+                )
                 shown = {c for cit in reference["citations"] for c in cit["chunk_ids"]}
                 assert not shown & forbidden_ids, (persona, question)
                 _clean(completion.model_dump_json(), persona.forbidden(), f"openai for {persona.name}")
@@ -193,6 +207,10 @@ def test_streamed_answers_cite_structurally_and_are_audited_under_the_owner_with
         last = chunks[-1]
         assert last.choices[0].finish_reason == "stop"
         assert last.model_extra["reference"]["citations"][0]["doc_id"]
+        assert_support_reported(text, last.model_extra["reference"], passages_given=True)
+        data = [json.loads(e.split(": ", 1)[1]) for e in events if e.startswith("data:")]
+        streamed = "".join(d["text"] for d, n in zip(data, names, strict=True) if n == "token")
+        assert_support_reported(streamed, data[-1], passages_given=not data[-1]["found_nothing"])
     finally:
         world.recorder.live = False
     answer = [e for e in world.service.audit.entries() if e["action"] == "answer"][-1]

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.auth import ReadCaller
-from app.api.citations import Citation, from_context
+from app.api.citations import Citation, from_context, support_of
 from app.api.errors import ApiError
 from app.api.streaming import pump
 from app.service import Answer
@@ -36,6 +36,8 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[Citation]
     found_nothing: bool
+    supported: bool = Field(description="False: passages were found but the answer cites none that supports it")
+    warning: str | None = Field(default=None, description="shown to the reader when supported is false")
 
 
 def citations_of(answer: Answer) -> list[Citation]:
@@ -50,7 +52,7 @@ def sse(answer: Answer) -> Iterator[str]:
     for token in answer.tokens():
         yield _event("token", {"text": token})
     yield _event("citations", {"citations": [c.model_dump() for c in citations_of(answer)]})
-    yield _event("done", {"found_nothing": answer.found_nothing})
+    yield _event("done", {"found_nothing": answer.found_nothing, **support_of(answer)})
 
 
 @router.post("/ask", response_model=AskResponse, responses={200: {"content": {"text/event-stream": {}}}})
@@ -66,4 +68,6 @@ def ask(body: AskRequest, request: Request, caller: ReadCaller):  # noqa: ANN201
             pump(sse(answer)), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
     text = "".join(answer.tokens())
-    return AskResponse(answer=text, citations=citations_of(answer), found_nothing=answer.found_nothing)
+    return AskResponse(
+        answer=text, citations=citations_of(answer), found_nothing=answer.found_nothing, **support_of(answer)
+    )

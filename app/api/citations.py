@@ -46,3 +46,16 @@ def from_passage(passage: Passage, number: int, chunk_ids: tuple[str, ...] = ())
 
 def from_context(context: ContextPassage) -> Citation:
     return from_passage(context.passage, context.number, context.chunk_ids)
+
+
+UNSUPPORTED_WARNING = (
+    "Not supported by your documents: the answer cites none of the passages it was given in a way "
+    "they support. Check the citations before relying on it."
+)
+
+
+def support_of(answer: object) -> dict[str, object]:
+    """The citation check as the API reports it (the same verdict the UI and `kura ask` show):
+    `supported` is False when passages were found but no sentence cites one that supports it."""
+    unsupported = bool(getattr(answer, "unsupported", False))
+    return {"supported": not unsupported, "warning": UNSUPPORTED_WARNING if unsupported else None}

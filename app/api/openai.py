@@ -5,8 +5,10 @@ SDK, Open WebUI, a chat bot) asks kura with a personal API key as its "OpenAI ke
 - `POST /v1/chat/completions` (streamed or not) answers the last user message from the
   documents the key's owner may read; earlier messages are the conversation history. The
   content carries `[n]` markers; the citations for them are in one extra field, `reference`
-  (`{"citations": [...]}`, see app/api/citations.py), of the response and of the last stream
-  chunk, the place RAGFlow uses. System messages are ignored: kura's own prompt decides.
+  (`{"citations": [...], "supported": bool, "warning": str | null}`, see app/api/citations.py),
+  of the response and of the last stream chunk, the place RAGFlow uses. `supported` is false,
+  with the warning to show, when the answer cites none of its passages in a way they support.
+  System messages are ignored: kura's own prompt decides.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.ask import citations_of
 from app.api.auth import ReadCaller
+from app.api.citations import support_of
 from app.api.errors import ApiError
 from app.api.streaming import pump
 from app.service import Answer
@@ -56,7 +59,7 @@ def models(caller: ReadCaller) -> dict:
 
 
 def _reference(answer: Answer) -> dict:
-    return {"citations": [c.model_dump() for c in citations_of(answer)]}
+    return {"citations": [c.model_dump() for c in citations_of(answer)], **support_of(answer)}
 
 
 def _chunks(answer: Answer, completion_id: str, created: int) -> Iterator[str]:
