@@ -55,8 +55,8 @@ def test_admin_sees_every_job_and_adds_a_watched_folder(ui_service, tmp_path: Pa
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["Ingestion jobs"]
     jobs = at.dataframe[0].value
-    assert list(jobs["job"]) == [1] and list(jobs["state"]) == ["done"]
-    assert str(folder) in list(jobs["target"])[0] and "ingested 1" in list(jobs["report"])[0]
+    assert list(jobs["Job"]) == [1] and list(jobs["State"]) == ["done"]
+    assert str(folder) in list(jobs["Target"])[0] and "ingested 1" in list(jobs["Report"])[0]
     assert not any("onerror" in m.value for m in at.markdown)  # the hostile name is data only
 
     at.text_input(key="jobs_watch_path").input(str(folder))

@@ -197,6 +197,19 @@ def upload(page, folder: str, source: Path, readers: str, groups: str = "") -> N
                 raise
             wait_idle(page)
     wait_idle(page)
+    # A rerun that was still under way can also drop the folder name or the readers' choice:
+    # choose them again before saving, so the outcome the caller waits for is this upload's.
+    if field.input_value() != folder:
+        field.fill(folder)
+        field.press("Enter")
+        wait_idle(page)
+    choice = {"everyone": "Everyone with a kura account", "groups": "Only members of the groups below"}.get(readers)
+    if choice and not page.get_by_role("radio", name=choice).is_checked():
+        page.get_by_text(choice).click()
+        wait_idle(page)
+        if readers == "groups":
+            page.get_by_role("textbox", name="Groups (comma-separated)").fill(groups)
+            wait_idle(page)
     page.get_by_role("button", name="Save and ingest").click()
 
 

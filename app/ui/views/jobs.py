@@ -62,17 +62,17 @@ def job_list() -> None:
         st.dataframe(
             [
                 {
-                    "job": j.id,
-                    "kind": j.kind,
-                    "target": j.target,
-                    "by": j.submitted_by,
-                    "state": j.shown_state,
-                    "submitted": _when(j.submitted_at),
-                    "files": f"{j.progress.get('files_done', '')}/{j.progress.get('files_total', '')}"
+                    tr("jobs.col.job"): j.id,
+                    tr("jobs.col.kind"): j.kind,
+                    tr("jobs.col.target"): j.target,
+                    tr("jobs.col.by"): j.submitted_by,
+                    tr("jobs.col.state"): j.shown_state,
+                    tr("jobs.col.submitted"): _when(j.submitted_at),
+                    tr("jobs.col.files"): f"{j.progress.get('files_done', '')}/{j.progress.get('files_total', '')}"
                     if j.progress
                     else "",
-                    "chunks/s": j.progress.get("chunks_per_s"),
-                    "report": _summary(j) if j.finished else "",
+                    tr("jobs.col.chunks_per_s"): j.progress.get("chunks_per_s"),
+                    tr("jobs.col.report"): _summary(j) if j.finished else "",
                 }
                 for j in jobs
             ],
@@ -107,13 +107,13 @@ with session.shown_errors():
         st.dataframe(
             [
                 {
-                    "folder": w.path,
-                    "groups": ", ".join(w.groups),
-                    "every": f"{w.every_s:.0f} s",
-                    "last run": _when(w.last_run),
-                    "next run": _when(w.next_run),
-                    "last job": w.last_job,
-                    "last report": (
+                    tr("jobs.col.folder"): w.path,
+                    tr("jobs.col.groups"): ", ".join(w.groups),
+                    tr("jobs.col.every"): f"{w.every_s:.0f} s",
+                    tr("jobs.col.last_run"): _when(w.last_run),
+                    tr("jobs.col.next_run"): _when(w.next_run),
+                    tr("jobs.col.last_job"): w.last_job,
+                    tr("jobs.col.last_report"): (
                         f"{last_jobs[w.last_job].shown_state}: {_summary(last_jobs[w.last_job])}"
                         if w.last_job in last_jobs
                         else ""
