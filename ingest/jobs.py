@@ -26,13 +26,13 @@ import fcntl
 import json
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from ingest.sqlite_db import open_shared, transaction
 
 JOBS_DB = "jobs.sqlite3"  # in the data directory, beside the manifest
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -123,26 +123,13 @@ class WatchedFolder:
 
 class JobQueue:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: every commit survives kill -9 (the requirement); a power cut may lose the
         # last few state changes, which the idempotent re-run of a job makes good.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db, self._lock = open_shared(path, _SCHEMA, "NORMAL")
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, self._lock)
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
