@@ -25,21 +25,9 @@ import time
 from pathlib import Path
 
 from app import offline  # noqa: F401
+from benchmarks.ingest import SEARCH_QUERIES as QUERIES
 from benchmarks.ingest import generate_folder
-
-QUERIES = (
-    "annual leave for employees",
-    "aerodynamic heating of a flat plate",
-    "who won the super bowl",
-    "boundary layer transition",
-    "the university was founded",
-    "pressure distribution on a wing",
-)
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+from benchmarks.ingest import percentile as _pct
 
 
 def _stats(values: list[float]) -> dict:

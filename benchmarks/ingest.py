@@ -286,3 +286,20 @@ if __name__ == "__main__":
     import sys
 
     raise SystemExit(main(sys.argv[1:]))
+
+
+# Questions about the generated folder's topics, shared by the benchmarks that search while they run.
+SEARCH_QUERIES = (
+    "annual leave for employees",
+    "aerodynamic heating of a flat plate",
+    "who won the super bowl",
+    "boundary layer transition",
+    "the university was founded",
+    "pressure distribution on a wing",
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by rank; 0.0 for no values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
