@@ -539,7 +539,7 @@ class KuraService:
         self._denied(user, ADMIN, "re-ingest documents", documents=[doc_id])
         files = self.manifest.files_of(doc_id)
         if not files:
-            raise KeyError(f"no document {doc_id}; list documents with `kura docs`")
+            raise DocumentNotFound(f"no document {doc_id}; list documents with `kura docs`")
         roots: dict[str, tuple[str, ...]] = {}
         for f in files:
             roots.setdefault(f.root, f.groups)
