@@ -1,0 +1,1 @@
+"""One module per use case; app/service.py puts them together as KuraService."""

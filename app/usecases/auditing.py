@@ -1,0 +1,75 @@
+"""The auditor's use case: read, search, export and verify the tamper-evident log. Reading the
+log is itself audited (what was read, with which filters, how many entries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.audit import ChainProblem
+from app.usecases.components import Components
+from app.users import ADMIN, AUDITOR, User
+from ingest.manifest import FileRecord
+
+
+class Auditing(Components):
+    def audit_entries(self, user: User) -> list[dict]:
+        user.require(AUDITOR, "read the audit log")
+        self.audit.append(user=user.name, role=AUDITOR, action="audit_view")
+        return list(self.audit.entries())
+
+    def search_audit(
+        self,
+        user: User,
+        who: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict]:
+        """The newest `limit` matching audit entries (archive included), for auditors."""
+        self._denied(user, AUDITOR, "read the audit log")
+        found = list(self.audit.select(who, action, since, until))[-limit:]
+        self.audit.append(
+            user=user.name,
+            role=AUDITOR,
+            action="audit_view",
+            filters={"user": who, "action": action, "since": since, "until": until},
+            entries=len(found),
+        )
+        return found
+
+    def export_audit(
+        self,
+        user: User,
+        dest: Path,
+        fmt: str = "jsonl",
+        who: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> int:
+        self._denied(user, AUDITOR, "export the audit log")
+        count = self.audit.export(dest, fmt, who, action, since, until)
+        self.audit.append(
+            user=user.name,
+            role=AUDITOR,
+            action="audit_export",
+            format=fmt,
+            entries=count,
+            filters={"user": who, "action": action, "since": since, "until": until},
+        )
+        return count
+
+    def verify_audit(self, user: User) -> list[ChainProblem]:
+        user.require(AUDITOR, "verify the audit log")
+        self.audit.append(user=user.name, role=AUDITOR, action="audit_verify")
+        return self.audit.verify()
+
+    def audited_documents(self, user: User, doc_ids: Sequence[str]) -> dict[str, list[FileRecord]]:
+        """For the auditor's view: the paths and groups of documents named in audit entries
+        (a deleted document maps to no paths). Auditors and admins only."""
+        if AUDITOR not in user.roles:
+            self._denied(user, ADMIN, "resolve audited documents")
+        return {doc_id: self.manifest.files_of(doc_id) for doc_id in dict.fromkeys(doc_ids)}
