@@ -270,6 +270,10 @@ def test_keys_fail_when_revoked_expired_owner_disabled_wrong_scope_foreign_or_in
         r = http.get("/v1/models", params={"x": key})
         assert r.status_code == 400
         assert http.post("/api/v1/search", json={"query": "x"}).status_code == 401  # no key at all
+    # uvicorn writes its access line after the response is sent: give it a moment.
+    deadline = time.monotonic() + 5
+    while not any("REDACTED" in line for line in world.logs.lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert any("REDACTED" in line for line in world.logs.lines)
     entries = [e for e in world.service.audit.entries() if e.get("action") == "api_key_refused"]
     assert entries[-1]["user"] == "bot" and entries[-1]["key_id"] == bot.split("_")[1]
