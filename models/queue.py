@@ -48,18 +48,25 @@ class QueuedStream(Iterator[str]):
         self,
         line: LLMQueue,
         ticket: _Ticket,
-        messages: Sequence[dict[str, str]],
+        messages: Sequence[dict[str, str]] | None,
         max_tokens: int,
         timeout_s: float,
     ) -> None:
         self._line, self._ticket = line, ticket
-        self._args = (list(messages), max_tokens, timeout_s)
+        self._args: tuple[list[dict[str, str]], int, float] | None = None
+        if messages is not None:
+            self.start(messages, max_tokens, timeout_s)
         self._inner: Iterator[str] | None = None
         self._done = False
 
     @property
     def user(self) -> str:
         return self._ticket.user
+
+    def start(self, messages: Sequence[dict[str, str]], max_tokens: int, timeout_s: float) -> QueuedStream:
+        """Say what to generate for a place reserved before the prompt was known (`reserve`)."""
+        self._args = (list(messages), max_tokens, timeout_s)
+        return self
 
     def position(self) -> int:
         """0 while generating, else how many answers are served before this one (1 = next)."""
@@ -72,6 +79,8 @@ class QueuedStream(Iterator[str]):
             self._ticket.granted.wait()
             if self._ticket.cancelled:
                 raise StopIteration
+            if self._args is None:
+                raise RuntimeError("a reserved place was read before start() gave it a prompt")
             self._inner = self._line.llm.stream(*self._args)
         try:
             return next(self._inner)
@@ -117,6 +126,12 @@ class LLMQueue:
         max_tokens: int,
         timeout_s: float = 120.0,
     ) -> QueuedStream:
+        return self.reserve(user).start(messages, max_tokens, timeout_s)
+
+    def reserve(self, user: str) -> QueuedStream:
+        """A place in line taken now, its prompt given later with `start()`: an asker queues on
+        arrival, so retrieval that runs longer for one asker than for the next cannot reorder
+        them. Close it if there is nothing to generate."""
         with self._cond:
             waiting = self.waiting()
             if waiting >= self.max_waiting:
@@ -126,7 +141,7 @@ class LLMQueue:
             if user not in self._rotation:
                 self._rotation.append(user)
             self._grant()
-        return QueuedStream(self, ticket, messages, max_tokens, timeout_s)
+        return QueuedStream(self, ticket, None, 0, 0.0)
 
     def waiting(self) -> int:
         with self._cond:

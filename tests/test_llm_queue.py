@@ -105,3 +105,39 @@ def test_asker_who_leaves_frees_the_model_for_the_next(llm) -> None:
     assert not llm._lock.locked()
     assert "mango" in "".join(waiting).lower()
     assert [user for _, user in line.served] == ["a", "b"]
+
+
+def test_a_place_reserved_on_arrival_is_served_before_later_askers(llm) -> None:
+    """The ask path reserves its place before retrieval: whoever arrives first is answered
+    first, even if its prompt is ready after a later asker's."""
+    line = LLMQueue(llm, max_waiting=16)
+    busy = line.submit("carol", code_word_messages("olive"), max_tokens=4)  # holds the model
+    first, second = line.reserve("alice"), line.reserve("bob")
+    assert (first.position(), second.position()) == (1, 2)
+    second.start(code_word_messages("melon"), max_tokens=6, timeout_s=60)  # bob's prompt is ready first
+    first.start(code_word_messages("kiwi"), max_tokens=6, timeout_s=60)
+    "".join(busy)
+    finished: list[str] = []
+    threads = [
+        threading.Thread(target=lambda s=s, who=who: ("".join(s), finished.append(who)))
+        for who, s in (("bob", second), ("alice", first))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert finished == ["alice", "bob"]
+    assert [user for _, user in line.served] == ["carol", "alice", "bob"]
+
+
+def test_a_reserved_place_that_is_closed_unused_frees_the_line(llm) -> None:
+    line = LLMQueue(llm, max_waiting=1)
+    place = line.reserve("alice")  # granted at once: the model is idle
+    waiting = line.reserve("bob")
+    with pytest.raises(QueueFull):
+        line.reserve("carol")
+    place.close()  # retrieval found nothing: no answer to generate
+    assert waiting.position() == 0 and line.busy  # bob's turn came at once
+    waiting.close()
+    assert not line.busy and line.waiting() == 0
+    assert "kiwi" in "".join(line.submit("dave", code_word_messages("kiwi"), max_tokens=12)).lower()

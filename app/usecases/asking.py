@@ -22,7 +22,7 @@ from models.prompts import (
     condense_messages,
     fallback_standalone,
 )
-from models.queue import QueueFull
+from models.queue import QueuedStream, QueueFull
 from retrieval.context import RelevanceFloor, above_floor, assemble_context
 from retrieval.search import Passage
 
@@ -67,27 +67,33 @@ class Asking(Components):
         groups = self._groups_for(user, as_admin)
         metrics.QUERIES.labels(kind="ask").inc()
         standalone = self.standalone_question(user, history, question) if history else question
-        passages = self._find(standalone, groups, self.settings.search_top_k, conditions)
-        s = self.settings
-        floor = RelevanceFloor(s.min_term_coverage, s.min_dense_score, s.min_rerank_score)
-        passages = [p for p in above_floor(standalone, passages, floor, self.sparse) if p.score >= s.min_relevance]
-        budget = self.settings.llm_context_tokens - self.settings.llm_max_answer_tokens - 256
-        context = assemble_context(passages, budget, self.settings.context_passages)
         role = ADMIN if as_admin else EMPLOYEE
+        # A place in the model's line on arrival (a refused question was shown nothing), so a
+        # slower retrieval cannot let a later asker overtake. Before the model is first loaded
+        # there is no line yet: the first asker loads it once it has context, as before.
+        place = None
+        if "llm_queue" in self.__dict__:
+            place = self._take_place(user, role, question)
+        try:
+            passages = self._find(standalone, groups, self.settings.search_top_k, conditions)
+            s = self.settings
+            floor = RelevanceFloor(s.min_term_coverage, s.min_dense_score, s.min_rerank_score)
+            passages = [p for p in above_floor(standalone, passages, floor, self.sparse) if p.score >= s.min_relevance]
+            budget = s.llm_context_tokens - s.llm_max_answer_tokens - 256
+            context = assemble_context(passages, budget, s.context_passages)
+        except BaseException:
+            if place is not None:
+                place.close()
+            raise
         stream = None
-        if context:  # a place in the model's line first: a refused question was shown nothing
+        if context:
             messages = build_messages(
                 standalone, [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context]
             )
-            try:
-                stream = self.llm_queue.submit(
-                    user.name, messages, self.settings.llm_max_answer_tokens, self.settings.llm_timeout_s
-                )
-            except QueueFull as exc:
-                self.audit.append(
-                    user=user.name, role=role, action="query", query=question, outcome="refused", reason=str(exc)
-                )
-                raise
+            place = place or self._take_place(user, role, question)
+            stream = place.start(messages, s.llm_max_answer_tokens, s.llm_timeout_s)
+        elif place is not None:  # nothing to generate: the next asker need not wait for this one
+            place.close()
         # Audited before the model runs: the question and what it was shown are on record even
         # if the reader leaves before the answer is complete.
         try:
@@ -131,6 +137,15 @@ class Asking(Components):
             metrics.REFUSALS.inc()
             return Answer(question, [], None, _on_done=record, standalone_question=standalone)
         return Answer(question, context, stream, _on_done=record, standalone_question=standalone)
+
+    def _take_place(self, user: User, role: str, question: str) -> QueuedStream:
+        try:
+            return self.llm_queue.reserve(user.name)
+        except QueueFull as exc:
+            self.audit.append(
+                user=user.name, role=role, action="query", query=question, outcome="refused", reason=str(exc)
+            )
+            raise
 
     def standalone_question(self, user: User, history: Sequence[dict[str, str]], question: str) -> str:
         """A follow-up rewritten so retrieval understands it without the conversation."""
