@@ -10,21 +10,14 @@ import pytest
 
 from app.accounts import Accounts, SessionExpired
 from app.settings import KuraSettings
+from tests.clock import Clock
 
 PASSWORD = "Orchid-meadow-4821"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_900_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1_900_000_000.0)
 
 
 @pytest.fixture

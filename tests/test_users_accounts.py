@@ -20,18 +20,9 @@ from app.accounts import (
 )
 from app.audit import AuditLog
 from app.users import ADMIN, EMPLOYEE, EVERYONE
+from tests.clock import Clock
 
 GOOD = "Tall-cedar-river-42"
-
-
-class Clock:
-    """Wall time the test can move forward (sessions and lockouts are about time passing)."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
