@@ -202,4 +202,5 @@ def test_kura_audit_export_writes_csv_and_is_itself_audited(
     result = CliRunner().invoke(app, ["audit", "export", str(dest), "--user", "bob"])
     assert result.exit_code == 0, result.output
     assert [e["user"] for e in read_export(dest)] == ["bob", "bob"]
-    assert list(log.entries())[-1]["action"] == "export"
+    last = list(log.entries())[-1]
+    assert last["action"] == "audit_export" and last["user"] == "local-operator" and last["entries"] == 2
