@@ -61,8 +61,9 @@ def _beyond_caller(service, caller: Caller, body: NewKey, owner: str) -> str | N
     if caller.operator:
         return None  # the local operator's token: the service checks the owner's roles
     if body.scope not in (caller.scope, READ):
+        allowed = "'read'" if caller.scope == READ else f"{caller.scope!r} or 'read'"
         return (
-            f"this API key has the {caller.scope!r} scope and creates only {caller.scope!r} or 'read' keys; "
+            f"this API key has the {caller.scope!r} scope and creates only {allowed} keys; "
             f"create a {body.scope!r} key with `kura keys create --scope {body.scope}` or in the UI"
         )
     if owner != caller.user.name and caller.scope != ADMIN_SCOPE:
