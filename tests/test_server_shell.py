@@ -1,5 +1,5 @@
 """One server owns the data: while a real `kura serve` runs, the shell's `kura ingest`, `search`,
-`ask`, `docs`, `backup` and `doctor` work on the same data directory (through the server, with
+`ask`, `docs`, `backup`, `doctor` and `users` work on the same data directory (through the server, with
 the operator token it wrote, mode 0600), a personal key reaches the API and the OpenAI endpoint
 on the same port, and the UI still answers."""
 
@@ -85,5 +85,7 @@ def test_shell_commands_work_while_the_server_runs_and_the_ui_still_answers(
     operator = [e for e in audit if e.get("api_key") == "local-operator-token"]
     assert {"search", "query", "answer"} <= {e["action"] for e in operator}
     assert any(e["action"] == "search" and e["user"] == "chatbot" for e in audit)
+    added = next(e for e in audit if e["action"] == "user_change" and e.get("target") == "chatbot")
+    assert added["user"] == "local-operator" and added["api_key"] == "local-operator-token"  # via the server
     assert key.split("_", 2)[2] not in (data / "audit.jsonl").read_text()
     assert key.split("_", 2)[2] not in (tmp_path / "server.log").read_text()
