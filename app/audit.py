@@ -705,8 +705,28 @@ class AuditLog:
         return count
 
 
+# A spreadsheet runs a cell that starts like this as a formula (CSV injection: a question typed
+# as `=HYPERLINK(...)` would become a live link in the auditor's Excel).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe_cell(value: str) -> str:
+    """A leading `'` makes a spreadsheet show the cell as text. A cell that already starts with
+    `'` gets one too, so `_unsafe_cell` can take exactly one off and every value comes back."""
+    return "'" + value if value.startswith((*_FORMULA_START, "'")) else value
+
+
+def _unsafe_cell(value: str) -> str:
+    return value[1:] if value.startswith("'") else value
+
+
 def _csv_row(entry: dict[str, Any]) -> dict[str, str]:
-    """Readable columns for people, plus `details` (JSON) holding the rest, so nothing is lost."""
+    """Readable columns for people, plus `details` (JSON) holding the rest, so nothing is lost.
+    Every cell is formula-safe (`_safe_cell`); read_export reads the values back exactly."""
+    return {k: _safe_cell(v) for k, v in _csv_cells(entry).items()}
+
+
+def _csv_cells(entry: dict[str, Any]) -> dict[str, str]:
     row = {k: str(entry.get(k, "")) for k in (*_CORE, "prev", "hash")}
     details = {k: v for k, v in entry.items() if k not in (*_CORE, *_READABLE, "prev", "hash")}
     present: list[str] = []
@@ -735,7 +755,8 @@ def read_export(path: Path) -> list[dict[str, Any]]:
             return [json.loads(line) for line in fh if line.strip()]
     entries: list[dict[str, Any]] = []
     with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
+        for cells in csv.DictReader(fh):
+            row = {k: _unsafe_cell(v or "") for k, v in cells.items() if k is not None}
             details = json.loads(row["details"])
             present = details.pop("_columns", [])
             entry: dict[str, Any] = {"seq": int(row["seq"]), **{k: row[k] for k in _CORE[1:]}}

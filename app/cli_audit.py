@@ -1,21 +1,34 @@
-"""`kura audit ...`: verify the chain (also against a checkpoint or a SIEM's copy), print a
-signed checkpoint, export for review, forward or stream to a SIEM, archive old entries.
+"""`kura audit ...`: verify the chain (also against a checkpoint or a SIEM's copy), search and
+export entries for review, print a signed checkpoint, forward or stream to a SIEM, archive old
+entries.
 
-These read the log file directly (no store, no models), so they work while the UI runs.
+`search`, `export` and `verify` are the auditor's use case (app/usecases/auditing.py), called
+as the local operator through the running server's API when a `kura serve` owns this data
+directory, else in-process: the service checks the role and audits the read. `verify` first
+checks the files itself, read-only, so a wiped log or a missing key is reported before anything
+is written. `checkpoint`, `tail`, `archive` and `forward` are file-level tools on the log (no
+store, no models, no service method); the log's own file lock lets them run beside a server.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
-from app.audit import EXPORT_FORMATS, AuditLog
+import app.cli_remote as cli_remote
+from app.audit import EXPORT_FORMATS, AuditKeyMissing, AuditLog
+from app.server_client import ServerError
 from app.settings import KuraSettings
+from app.users import AccessDenied, local_operator
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 console = Console()
@@ -28,6 +41,36 @@ def _log() -> AuditLog:
 
 def _operator_entry(log: AuditLog, action: str, **fields: object) -> None:
     log.append(user="local-operator", role="auditor", action=action, **fields)
+
+
+@contextmanager
+def _auditing() -> Iterator[Any]:
+    """The Auditing use case: the running server's (over its API) or this process's service.
+    Both have the same methods (app/remote_usecases.py); the caller is the local operator."""
+    if remote := cli_remote.server():
+        from app.remote_usecases import RemoteAuditing
+
+        auditing: Any = RemoteAuditing(remote)
+    else:
+        from app.service import KuraService
+
+        auditing = KuraService(KuraSettings())  # opens no store: the audit log only
+    try:
+        yield auditing
+    finally:
+        auditing.close()
+
+
+def _refused(action: Callable[[], Any]) -> Any:
+    """A refusal (bad filter, missing key, the server's answer) is one red line and exit 2."""
+    try:
+        return action()
+    except (ValueError, AccessDenied, AuditKeyMissing) as exc:
+        message = str(exc)
+    except ServerError as exc:
+        message = exc.reason
+    err.print(f"[red]{escape(message)}[/red]", highlight=False)
+    raise typer.Exit(2)
 
 
 @audit_app.command("verify")
@@ -44,13 +87,18 @@ def verify(
 ) -> None:
     """Check the chain; exit 1 and name each altered entry (file and line) if it was changed."""
     log = _log()
-    problems = log.verify(include_archive=archive)
+    # The files first, read-only: a wipe or a missing key is evidence that no write may touch.
+    problems = [str(p) for p in log.verify(include_archive=archive)]
     if against is not None:
         if not against.is_file():
             err.print(f"[red]{against} does not exist[/red]; give a checkpoint or SIEM export file")
             raise typer.Exit(2)
-        seen = {str(p) for p in problems}
-        problems += [p for p in log.verify_against(against) if str(p) not in seen]
+        problems += [str(p) for p in _refused(lambda: log.verify_against(against)) if str(p) not in problems]
+    if log.key_path.exists() and log.has_history():
+        # Then the auditor's use case: role-checked, audited, and the live log checked again.
+        with _auditing() as auditing:
+            found = _refused(lambda: auditing.verify_audit(local_operator()))
+        problems += [str(p) for p in found if str(p) not in problems]
     if not problems:
         live = sum(1 for _ in log.entries())
         console.print(
@@ -60,11 +108,52 @@ def verify(
         )
         return
     for problem in problems:
-        console.print(f"[red]{problem}[/red]", markup=True, highlight=False)
+        console.print(f"[red]{escape(problem)}[/red]", markup=True, highlight=False)
     console.print(
         f"{len(problems)} problems: the audit log was altered; keep a copy of it as evidence"
     )
     raise typer.Exit(1)
+
+
+@audit_app.command("search")
+def search(
+    user: Annotated[str | None, typer.Option(help="only this user's entries")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="only this action (login, ask, ingest, ...)")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from this UTC date/time (inclusive), YYYY-MM-DD")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="up to this UTC date/time (exclusive)")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many, the newest")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table")] = False,
+) -> None:
+    """Show the newest matching entries (archive included); the search is itself audited."""
+    if limit < 1:
+        err.print("[red]--limit must be at least 1[/red]")
+        raise typer.Exit(2)
+    with _auditing() as auditing:
+        entries = _refused(lambda: auditing.search_audit(local_operator(), user, action, since, until, limit))
+    if as_json:
+        for entry in entries:
+            sys.stdout.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        return
+    table = Table()
+    for column in ("seq", "time", "user", "role", "action", "details"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        details = {k: v for k, v in e.items() if k not in ("seq", "time", "user", "role", "action", "prev", "hash")}
+        table.add_row(
+            str(e.get("seq", "")),
+            str(e.get("time", "")),
+            str(e.get("user", "")),
+            str(e.get("role", "")),
+            str(e.get("action", "")),
+            json.dumps(details, ensure_ascii=False)[:300],
+        )
+    # Entries hold what users typed and file names: never read as markup.
+    console.print(table, markup=False, highlight=False)
+    console.print(f"{len(entries)} entries", highlight=False)
 
 
 @audit_app.command("export")
@@ -87,20 +176,10 @@ def export(
     if fmt not in EXPORT_FORMATS:
         err.print(f"[red]unknown format {fmt!r}[/red]; use one of {', '.join(EXPORT_FORMATS)}")
         raise typer.Exit(2)
-    log = _log()
-    log.require_key()  # an export that cannot be audited is not made
-    try:
-        count = log.export(dest, fmt, user=user, action=action, since=since, until=until)
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    filters = {
-        k: v
-        for k, v in {"user": user, "action": action, "since": since, "until": until}.items()
-        if v
-    }
-    _operator_entry(log, "export", target=str(dest), format=fmt, entries=count, filters=filters)
-    console.print(f"wrote {count} entries to {dest}")
+    _refused(_log().require_key)  # an export that cannot be audited is not made
+    with _auditing() as auditing:
+        count = _refused(lambda: auditing.export_audit(local_operator(), dest, fmt, user, action, since, until))
+    console.print(f"wrote {count} entries to {dest}", highlight=False)
 
 
 @audit_app.command("tail")

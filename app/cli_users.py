@@ -1,18 +1,26 @@
-"""`kura users ...` (local accounts) and `kura acl set` (who may read ingested documents).
+"""`kura users ...` (accounts) and `kura acl set` (who may read ingested documents).
 
-The operator at the server's shell acts as admin; every change lands in the audit log.
+The operator at the server's shell acts as admin (`local_operator()`): each command calls the
+People use case (app/usecases/people.py) through the running server's API when a `kura serve`
+owns this data directory, else in-process. Either way the service checks the role and writes
+the audit entry. Only `bootstrap` opens the account store directly: it runs before any account
+(and so any admin) exists, and SQLite lets it share the file with a running server.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+import app.cli_remote as cli_remote
 from app.accounts import (
     LOCAL,
     AccountInfo,
@@ -22,9 +30,10 @@ from app.accounts import (
     UnknownUser,
     UserExists,
 )
-from app.audit import AuditLog
+from app.audit import AuditKeyMissing, AuditLog
+from app.server_client import ServerError
 from app.settings import KuraSettings
-from app.users import EMPLOYEE, local_operator, parse_groups
+from app.users import EMPLOYEE, AccessDenied, local_operator, parse_groups
 
 users_app = typer.Typer(help="Local user accounts: roles, groups, passwords.", no_args_is_help=True)
 acl_app = typer.Typer(help="Which groups may read ingested documents.", no_args_is_help=True)
@@ -38,6 +47,24 @@ def _accounts() -> Accounts:
     return Accounts.from_settings(settings, audit=AuditLog(settings.audit_path))
 
 
+@contextmanager
+def _people() -> Iterator[Any]:
+    """The People use case: the running server's (over its API) or this process's service.
+    Both have the same methods (app/remote_usecases.py); the caller is the local operator."""
+    if remote := cli_remote.server():
+        from app.remote_usecases import RemotePeople
+
+        people: Any = RemotePeople(remote)
+    else:
+        from app.service import KuraService
+
+        people = KuraService(KuraSettings())  # opens no store: accounts and the audit log only
+    try:
+        yield people
+    finally:
+        people.close()
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -46,13 +73,30 @@ def _ask_password(password: str | None, confirm: bool = True) -> str:
     return password or typer.prompt("password", hide_input=True, confirmation_prompt=confirm)
 
 
-def _run(action) -> None:  # noqa: ANN001  (a zero-argument callable)
-    """Turn a user's mistake into one red line and exit code 2; nothing is half-changed."""
+_MISTAKES = (
+    ValueError,
+    UnknownUser,
+    UserExists,
+    PasswordPolicyError,
+    ManagedByDirectory,
+    AccessDenied,
+    AuditKeyMissing,
+)
+
+
+def _run(action: Callable[[], Any]) -> Any:
+    """Turn a user's mistake into one red line and exit code 2; nothing is half-changed. A
+    server's refusal reads the same as the local one (its message alone)."""
+    from app.directory import DirectoryUnavailable
+
     try:
-        action()
-    except (ValueError, UnknownUser, UserExists, PasswordPolicyError, ManagedByDirectory) as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from None
+        return action()
+    except (*_MISTAKES, DirectoryUnavailable) as exc:
+        message = str(exc).strip("'\"")
+    except ServerError as exc:
+        message = exc.reason
+    err.print(f"[red]{escape(message)}[/red]", highlight=False)
+    raise typer.Exit(2)
 
 
 @users_app.command("bootstrap")
@@ -95,23 +139,25 @@ def add(
     ] = True,
 ) -> None:
     """Add a user."""
-    accounts = _accounts()
-    _run(
-        lambda: accounts.add(
-            name, _ask_password(password), _split(roles), _split(groups), must_change
+    secret = _ask_password(password)
+    with _people() as people:
+        _run(
+            lambda: people.add_user(
+                local_operator(), name, secret, _split(roles), _split(groups), must_change_password=must_change
+            )
         )
-    )
     console.print(f"added {name}")
 
 
 @users_app.command("list")
 def list_users() -> None:
     """List users with their roles, groups, state, and where they come from (local, LDAP, OIDC)."""
-    accounts = _accounts()
+    with _people() as people:
+        infos = _run(lambda: people.user_infos(local_operator()))
     table = Table()
     for column in ("user", "roles", "groups", "state", "source", "last synced"):
         table.add_column(column)
-    for info in accounts.list_info():
+    for info in infos:
         user = info.user
         state = "disabled" if info.disabled else "active"
         if info.must_change_password:
@@ -130,23 +176,24 @@ def list_users() -> None:
 @users_app.command("disable")
 def disable(name: Annotated[str, typer.Argument()]) -> None:
     """Disable a user: no more logins, open sessions end now."""
-    accounts = _accounts()
-    _run(lambda: accounts.disable(name))
+    with _people() as people:
+        _run(lambda: people.set_user_disabled(local_operator(), name, True))
     console.print(f"disabled {name}")
 
 
 @users_app.command("enable")
 def enable(name: Annotated[str, typer.Argument()]) -> None:
     """Enable a disabled user again."""
-    accounts = _accounts()
-    _run(lambda: accounts.enable(name))
+    with _people() as people:
+        _run(lambda: people.set_user_disabled(local_operator(), name, False))
     console.print(f"enabled {name}")
 
 
 @users_app.command("unlock")
 def unlock(name: Annotated[str, typer.Argument()]) -> None:
     """Clear a lockout after too many failed logins."""
-    _accounts().unlock(name)
+    with _people() as people:
+        _run(lambda: people.unlock_user(local_operator(), name))
     console.print(f"unlocked {name}")
 
 
@@ -159,8 +206,9 @@ def set_password(
     must_change: Annotated[bool, typer.Option(help="the user must change it at next login")] = True,
 ) -> None:
     """Set a user's password (ends the user's sessions)."""
-    accounts = _accounts()
-    _run(lambda: accounts.set_password(name, _ask_password(password), must_change=must_change))
+    secret = _ask_password(password)
+    with _people() as people:
+        _run(lambda: people.reset_password(local_operator(), name, secret, must_change=must_change))
     console.print(f"password of {name} set")
 
 
@@ -169,9 +217,9 @@ def add_to_group(
     name: Annotated[str, typer.Argument()], group: Annotated[str, typer.Argument()]
 ) -> None:
     """Let a user read documents of GROUP (applies to the next query)."""
-    accounts = _accounts()
-    _run(lambda: accounts.add_to_group(name, group))
-    console.print(f"{name} is now in {', '.join(accounts.get(name).groups)}")
+    with _people() as people:
+        user = _run(lambda: people.add_user_to_group(local_operator(), name, group))
+    console.print(f"{name} is now in {', '.join(user.groups)}")
 
 
 @users_app.command("remove-from-group")
@@ -179,9 +227,9 @@ def remove_from_group(
     name: Annotated[str, typer.Argument()], group: Annotated[str, typer.Argument()]
 ) -> None:
     """Stop a user reading documents of GROUP (applies to the next query)."""
-    accounts = _accounts()
-    _run(lambda: accounts.remove_from_group(name, group))
-    console.print(f"{name} is now in {', '.join(accounts.get(name).groups) or 'no groups'}")
+    with _people() as people:
+        user = _run(lambda: people.remove_user_from_group(local_operator(), name, group))
+    console.print(f"{name} is now in {', '.join(user.groups) or 'no groups'}")
 
 
 @users_app.command("set-roles")
@@ -190,9 +238,9 @@ def set_roles(
     roles: Annotated[str, typer.Argument(help="comma-separated: employee, admin, auditor")],
 ) -> None:
     """Replace a user's roles."""
-    accounts = _accounts()
-    _run(lambda: accounts.set_roles(name, _split(roles)))
-    console.print(f"{name} now has roles {', '.join(sorted(accounts.get(name).roles))}")
+    with _people() as people:
+        user = _run(lambda: people.set_user_roles(local_operator(), name, _split(roles)))
+    console.print(f"{name} now has roles {', '.join(sorted(user.roles))}")
 
 
 def _when(epoch: float) -> str:
@@ -211,14 +259,8 @@ def describe_groups(info: AccountInfo) -> str:
 def sync() -> None:
     """Read every LDAP account again from the directory: groups and roles as the directory has
     them now; people it no longer finds are disabled. Every change goes to the audit log."""
-    from app.directory import DirectoryUnavailable
-
-    accounts = _accounts()
-    try:
-        results = accounts.sync_directory()
-    except (ValueError, DirectoryUnavailable) as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from None
+    with _people() as people:
+        results = _run(lambda: people.sync_directory(local_operator()))
     for name, outcome in results:
         console.print(f"{name}: {outcome}", highlight=False)
     console.print(f"{len(results)} directory accounts read")
@@ -230,9 +272,9 @@ def extra_groups(
     groups: Annotated[str, typer.Argument(help="comma-separated; empty ('') removes every extra")],
 ) -> None:
     """A directory account's local override: groups on top of the directory's (audited)."""
-    accounts = _accounts()
-    _run(lambda: accounts.set_extra_groups(name, _split(groups)))
-    console.print(f"{name} is now in {', '.join(accounts.get(name).groups) or 'no groups'}")
+    with _people() as people:
+        user = _run(lambda: people.set_user_extra_groups(local_operator(), name, _split(groups)))
+    console.print(f"{name} is now in {', '.join(user.groups) or 'no groups'}")
 
 
 @acl_app.command("set")
@@ -243,14 +285,23 @@ def acl_set(
     """Change who may read TARGET without re-embedding; applies to the next query."""
     from app.service import DocumentNotFound, KuraService
 
-    service = KuraService(KuraSettings())
-    try:
-        changed = service.set_acl(
-            local_operator(), str(Path(target)) if "/" in target else target, parse_groups(groups)
-        )
-    except (DocumentNotFound, ValueError) as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from None
-    finally:
-        service.close()
+    chosen = _run(lambda: parse_groups(groups))
+    where = str(Path(target).resolve()) if "/" in target else target  # the server has its own cwd
+    if remote := cli_remote.server():
+        try:
+            changed = remote.put("/api/v1/acl", {"target": where, "groups": list(chosen)})["files_changed"]
+        except ServerError as exc:
+            err.print(f"[red]{escape(exc.reason)}[/red]", highlight=False)
+            raise typer.Exit(2) from None
+        finally:
+            remote.close()
+    else:
+        service = KuraService(KuraSettings())
+        try:
+            changed = service.set_acl(local_operator(), where, chosen)
+        except (DocumentNotFound, ValueError) as exc:
+            err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+            raise typer.Exit(2) from None
+        finally:
+            service.close()
     console.print(f"{changed} files now readable by {groups or 'everyone'}")

@@ -21,7 +21,12 @@ from app.settings import KuraSettings
 
 
 class ServerError(RuntimeError):
-    """The server answered with an error; the message is the server's (it says what to do)."""
+    """The server answered with an error; the message is the server's (it says what to do).
+    `reason` is the server's message alone, `status` the HTTP status."""
+
+    def __init__(self, text: str, reason: str = "", status: int = 0) -> None:
+        super().__init__(text)
+        self.reason, self.status = reason or text, status
 
 
 class ServerClient:
@@ -39,7 +44,7 @@ class ServerClient:
                 message = response.json()["error"]["message"]
             except (ValueError, KeyError, TypeError):
                 message = response.text[:300]
-            raise ServerError(f"the kura server at {self.url} refused: {message}")
+            raise ServerError(f"the kura server at {self.url} refused: {message}", message, response.status_code)
         return response
 
     def get(self, path: str, **params: Any) -> Any:
@@ -47,6 +52,16 @@ class ServerClient:
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._check(self.http.post(path, json=body)).json()
+
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self._check(self.http.put(path, json=body)).json()
+
+    def delete(self, path: str) -> Any:
+        return self._check(self.http.delete(path)).json()
+
+    def download(self, path: str, **params: Any) -> httpx.Response:
+        """A GET whose body is a file (an export): the whole response, checked."""
+        return self._check(self.http.get(path, params=params))
 
     def ask_events(self, question: str, as_admin: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event, data) pairs of a streamed answer: token..., citations, done."""

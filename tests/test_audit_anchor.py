@@ -49,6 +49,8 @@ def audit_files(log: AuditLog) -> dict[str, bytes]:
 
 
 def missed_without_checkpoint() -> None:
+    """Plain verify sees nothing wrong. It is itself audited (an `audit_verify` entry), so where
+    a key and a log are left, the log is one entry longer afterwards."""
     result = kura("audit", "verify")
     assert result.exit_code == 0 and "intact" in result.output, result.output
 
@@ -81,7 +83,7 @@ def test_rollback_to_an_earlier_copy_is_reported(log: AuditLog, tmp_path: Path) 
         (log.path.parent / name).write_bytes(data)
     log.append(user="bob", role="employee", action="search")  # the next action: a new seq 6
     missed_without_checkpoint()
-    reported_against(point, "the log ends at seq 6 but checkpoint.json shows seq 10", "rolled back")
+    reported_against(point, "the log ends at seq 7 but checkpoint.json shows seq 10", "rolled back")
     # A copy of the entries themselves also shows where the history forks.
     reported_against(siem_copy, "seq 6 in the log is not the seq 6 that siem.jsonl recorded", "rolled back")
 
@@ -94,7 +96,7 @@ def test_truncation_with_an_old_head_is_reported(log: AuditLog, tmp_path: Path) 
     log.path.write_text("".join(lines), encoding="utf-8")
     log.head_path.write_bytes(old_head)
     missed_without_checkpoint()
-    reported_against(point, "the log ends at seq 5 but", "2 entries are missing from the end")
+    reported_against(point, "the log ends at seq 6 but", "1 entries are missing from the end")
 
 
 def test_wipe_is_reported(log: AuditLog, tmp_path: Path) -> None:

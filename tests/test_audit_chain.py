@@ -6,6 +6,7 @@ by editing the JSON Lines file.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import threading
@@ -202,4 +203,22 @@ def test_kura_audit_export_writes_csv_and_is_itself_audited(
     result = CliRunner().invoke(app, ["audit", "export", str(dest), "--user", "bob"])
     assert result.exit_code == 0, result.output
     assert [e["user"] for e in read_export(dest)] == ["bob", "bob"]
-    assert list(log.entries())[-1]["action"] == "export"
+    last = list(log.entries())[-1]
+    assert last["action"] == "audit_export" and last["user"] == "local-operator" and last["entries"] == 2
+
+
+def test_csv_export_is_formula_safe_and_still_reads_back_exactly(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+1+2", "-2+3", "@SUM(A1)", "\tpad", "'quoted", "plain"]
+    for text in hostile:
+        log.append(user=text if text != "plain" else "bob", role="employee", action="search", query=text)
+    dest = tmp_path / "out.csv"
+    assert log.export(dest, "csv") == len(hostile)
+    with dest.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:  # no cell a spreadsheet would run as a formula
+        assert not any(cell.startswith(("=", "+", "-", "@", "\t")) for cell in row.values()), row
+    assert rows[0]["query"] == "'" + hostile[0] and rows[5]["query"] == "''quoted" and rows[6]["query"] == "plain"
+    back = read_export(dest)
+    assert back == list(log.entries()) and all(log.entry_is_authentic(e) for e in back)
+    assert log.verify_against(dest) == []  # an auditor's CSV export still anchors the log

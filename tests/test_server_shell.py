@@ -1,5 +1,5 @@
 """One server owns the data: while a real `kura serve` runs, the shell's `kura ingest`, `search`,
-`ask`, `docs`, `backup` and `doctor` work on the same data directory (through the server, with
+`ask`, `docs`, `acl`, `backup`, `doctor` and `users` work on the same data directory (through the server, with
 the operator token it wrote, mode 0600), a personal key reaches the API and the OpenAI endpoint
 on the same port, and the UI still answers."""
 
@@ -60,6 +60,8 @@ def test_shell_commands_work_while_the_server_runs_and_the_ui_still_answers(
         assert "handbook.md" in asked.stdout
         listed = _kura(data, "docs")
         assert listed.returncode == 0 and "handbook" in listed.stdout, listed.stderr
+        acl = _kura(data, "acl", "set", str(docs / "handbook.md"), "--groups", "everyone")
+        assert acl.returncode == 0 and "1 files now readable by everyone" in acl.stdout, acl.stdout + acl.stderr
         backup = _kura(data, "backup", str(tmp_path / "backup"))
         assert backup.returncode == 0 and "by the server" in backup.stdout, backup.stdout + backup.stderr
         doctor = _kura(data, "doctor")
@@ -82,8 +84,12 @@ def test_shell_commands_work_while_the_server_runs_and_the_ui_still_answers(
     assert not token_file.exists()  # the token lives as long as the server
     audit = [json.loads(line) for line in (data / "audit.jsonl").read_text().splitlines()]
     assert any(e["action"] == "backup" and e["user"] == "local-operator" for e in audit)
+    # The server's writer changed it (in-process, the CLI could not have opened the server's store).
+    assert any(e["action"] == "acl_change" and e["user"] == "local-operator" and "files" in e for e in audit)
     operator = [e for e in audit if e.get("api_key") == "local-operator-token"]
     assert {"search", "query", "answer"} <= {e["action"] for e in operator}
     assert any(e["action"] == "search" and e["user"] == "chatbot" for e in audit)
+    added = next(e for e in audit if e["action"] == "user_change" and e.get("target") == "chatbot")
+    assert added["user"] == "local-operator" and added["api_key"] == "local-operator-token"  # via the server
     assert key.split("_", 2)[2] not in (data / "audit.jsonl").read_text()
     assert key.split("_", 2)[2] not in (tmp_path / "server.log").read_text()

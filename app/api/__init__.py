@@ -112,7 +112,8 @@ def _docs_page(spec: dict[str, Any]) -> str:
         f"<p>{html.escape(spec['info'].get('description', ''))}</p>"
         "<p>Machine-readable description: <a href='/api/openapi.json'>/api/openapi.json</a>. "
         "OpenAI-compatible: <code>GET /v1/models</code>, <code>POST /v1/chat/completions</code> "
-        "(citations in the extra field <code>reference</code>).</p>"
+        "(citations in the extra field <code>reference</code>; system messages are ignored, said in "
+        "<code>reference.notice</code>: kura's grounding prompt decides).</p>"
         "<table border='1' cellpadding='4'><tr><th>method</th><th>path</th><th>summary</th><th>what</th></tr>"
         + "".join(rows)
         + "</table></body></html>"

@@ -1,4 +1,6 @@
-"""The audit log for auditors: search, export (JSON Lines or CSV) and verify the chain."""
+"""The audit log for auditors: search, export (JSON Lines or CSV; the entry count is in the
+`X-Kura-Entries` header) and verify the chain. `kura audit` goes through these while a server
+runs (app/remote_usecases.py)."""
 
 from __future__ import annotations
 
@@ -40,10 +42,11 @@ def export_audit(
 ) -> Response:
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / f"audit.{format}"
-        request.app.state.get_service().export_audit(caller.user, dest, format, user, action, since, until)
+        count = request.app.state.get_service().export_audit(caller.user, dest, format, user, action, since, until)
         body = dest.read_bytes()
     media = "text/csv" if format == "csv" else "application/x-ndjson"
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="audit.{format}"'})
+    headers = {"Content-Disposition": f'attachment; filename="audit.{format}"', "X-Kura-Entries": str(count)}
+    return Response(body, media_type=media, headers=headers)
 
 
 @router.get("/audit/verify")

@@ -24,6 +24,11 @@ class GroupsIn(BaseModel):
     groups: list[str] = Field(min_length=1)
 
 
+class AclIn(BaseModel):
+    target: str = Field(description="a document id, or an ingested file or folder (absolute path on the server)")
+    groups: list[str] = Field(min_length=1)
+
+
 @router.get("/documents", response_model=list[DocumentOut])
 def list_documents(request: Request, caller: AdminCaller) -> list[DocumentOut]:
     service = request.app.state.get_service()
@@ -49,6 +54,14 @@ def set_groups(doc_id: str, body: GroupsIn, request: Request, caller: AdminCalle
     """Which groups may read the document (every path of it), without re-embedding."""
     changed = request.app.state.get_service().set_acl(caller.user, doc_id, body.groups)
     return {"doc_id": doc_id, "groups": sorted(set(body.groups)), "files_changed": changed}
+
+
+@router.put("/acl")
+def set_acl(body: AclIn, request: Request, caller: AdminCaller) -> dict:
+    """Which groups may read a document, an ingested file, or every file under a folder
+    (`kura acl set`), without re-embedding; applies to the next query."""
+    changed = request.app.state.get_service().set_acl(caller.user, body.target, body.groups)
+    return {"target": body.target, "groups": sorted(set(body.groups)), "files_changed": changed}
 
 
 @router.delete("/documents/{doc_id}")

@@ -13,8 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.accounts import PasswordPolicyError, UnknownUser, UserExists
+from app.accounts import ManagedByDirectory, PasswordPolicyError, UnknownUser, UserExists
+from app.audit import AuditKeyMissing
 from app.backup import BackupError
+from app.directory import DirectoryUnavailable
 from app.ingest_jobs import DocumentNotFound, JobNotFound
 from app.keys import ApiKeyNotFound, InvalidApiKey
 from app.ui.uploads import BadUpload
@@ -45,6 +47,9 @@ _MAPPED: list[tuple[type[BaseException], int, str]] = [
     (ApiKeyNotFound, 404, "not_found"),
     (UnknownUser, 404, "not_found"),
     (UserExists, 409, "conflict"),
+    (ManagedByDirectory, 409, "conflict"),  # a directory account's groups/roles/password are the directory's
+    (DirectoryUnavailable, 503, "directory_unavailable"),
+    (AuditKeyMissing, 503, "audit_key_missing"),  # fail closed: nothing is done that cannot be audited
     (QueueFull, 429, "busy"),
     (DiskFull, 507, "disk_full"),
     (BackupError, 409, "backup_refused"),
