@@ -59,6 +59,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--asks", type=int, default=5, help="first-token measurements per side (default 5)")
     parser.add_argument("--askers", type=int, default=16, help="concurrent API askers (default 16)")
     parser.add_argument("--answer-tokens", type=int, default=48, help="answer length cap (default 48)")
+    parser.add_argument(
+        "--arrival-gap-ms",
+        type=float,
+        default=200,
+        help="time between two askers' requests (default 200; closer than the server's per-request "
+        "work, such as the key check, arrival order is not defined)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -69,7 +76,12 @@ def main(argv: list[str]) -> int:
     from app.settings import KuraSettings
     from app.users import ADMIN, EMPLOYEE, local_operator
 
-    results: dict = {"files": args.files, "askers": args.askers, "answer_tokens": args.answer_tokens}
+    results: dict = {
+        "files": args.files,
+        "askers": args.askers,
+        "answer_tokens": args.answer_tokens,
+        "arrival_gap_ms": args.arrival_gap_ms,
+    }
     with tempfile.TemporaryDirectory(prefix="kura-bench-api-") as tmp:
         work = Path(tmp)
         first, during = work / "roots" / "first", work / "roots" / "during"
@@ -177,7 +189,7 @@ def main(argv: list[str]) -> int:
             for n in range(args.askers):
                 threads.append(threading.Thread(target=asker, args=(n,)))
                 threads[-1].start()
-                time.sleep(0.05)  # a distinct arrival order
+                time.sleep(args.arrival_gap_ms / 1000)  # a distinct arrival order
             for t in threads:
                 t.join()
             wall = time.perf_counter() - started

@@ -222,3 +222,30 @@ def test_csv_export_is_formula_safe_and_still_reads_back_exactly(tmp_path: Path)
     back = read_export(dest)
     assert back == list(log.entries()) and all(log.entry_is_authentic(e) for e in back)
     assert log.verify_against(dest) == []  # an auditor's CSV export still anchors the log
+
+
+def test_the_auditors_verify_reports_a_wiped_log_every_time_and_is_recorded_only_on_an_intact_one(
+    tmp_path: Path,
+) -> None:
+    """service.verify_audit (every door's) checks before it records the check: recording first
+    would start a wiped log afresh and the second verify would find it whole."""
+    from app.service import KuraService
+    from app.settings import KuraSettings
+    from app.users import EMPLOYEE, AccessDenied, User, local_operator
+
+    service = KuraService(KuraSettings(data_dir=tmp_path / "data"))
+    try:
+        auditor = local_operator()
+        service.audit.append(user="alice", role="employee", action="query", query="leave?")
+        assert service.verify_audit(auditor) == []
+        assert list(service.audit.entries())[-1]["action"] == "audit_verify"
+        with pytest.raises(AccessDenied):
+            service.verify_audit(User("mallory", frozenset({EMPLOYEE})))
+        assert list(service.audit.entries())[-1]["action"] == "denied"
+
+        service.audit.path.write_text("", encoding="utf-8")  # an intruder empties the log
+        first, second = service.verify_audit(auditor), service.verify_audit(auditor)
+        assert first and first == second and "3 entries deleted" in first[0].message
+        assert service.audit.path.read_text(encoding="utf-8") == ""  # the check wrote nothing
+    finally:
+        service.close()

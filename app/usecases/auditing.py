@@ -4,6 +4,7 @@ log is itself audited (what was read, with which filters, how many entries).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from app.audit import ChainProblem
 from app.usecases.components import Components
 from app.users import ADMIN, AUDITOR, User
 from ingest.manifest import FileRecord
+
+log = logging.getLogger(__name__)
 
 
 class Auditing(Components):
@@ -56,16 +59,27 @@ class Auditing(Components):
             user=user.name,
             role=AUDITOR,
             action="audit_export",
+            dest=str(dest),
             format=fmt,
             entries=count,
             filters={"user": who, "action": action, "since": since, "until": until},
         )
         return count
 
-    def verify_audit(self, user: User) -> list[ChainProblem]:
-        user.require(AUDITOR, "verify the audit log")
-        self.audit.append(user=user.name, role=AUDITOR, action="audit_verify")
-        return self.audit.verify()
+    def verify_audit(self, user: User, include_archive: bool = False) -> list[ChainProblem]:
+        """Every break in the chain ([] when intact). The check is recorded only in a log that
+        verified whole: an entry appended to a wiped or cut log would start its chain afresh and
+        the next verify would find nothing wrong (measured); a log whose key is gone cannot be
+        appended to at all. A broken log is reported to the caller and in the server's log."""
+        self._denied(user, AUDITOR, "verify the audit log")
+        problems = self.audit.verify(include_archive)
+        if problems:
+            log.warning("audit log verify by %s: %d problems, first: %s", user.name, len(problems), problems[0])
+        elif self.audit.key_path.exists() and self.audit.has_history():
+            self.audit.append(
+                user=user.name, role=AUDITOR, action="audit_verify", problems=len(problems), archive=include_archive
+            )
+        return problems
 
     def audited_documents(self, user: User, doc_ids: Sequence[str]) -> dict[str, list[FileRecord]]:
         """For the auditor's view: the paths and groups of documents named in audit entries

@@ -5,6 +5,7 @@ them. Admin-only changes are refused (audited) for anyone else; the account stor
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from app.accounts import AccountInfo, UnknownUser
@@ -90,17 +91,31 @@ class People(Components):
 
     # --- personal API keys (app/keys.py; the HTTP door resolves them with api_caller) ----------
     def create_api_key(
-        self, user: User, scope: str, name: str = "", expires_days: float | None = None, owner: str | None = None
+        self,
+        user: User,
+        scope: str,
+        name: str = "",
+        expires_days: float | None = None,
+        owner: str | None = None,
+        within: ApiKeyRecord | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         """A key acting as `owner` (default: the caller). Only an admin (or the local operator)
-        creates keys for another account; the key still carries only that account's rights."""
+        creates keys for another account; the key still carries only that account's rights.
+        `within`: the API key this call came with; the new key may be no stronger and live
+        no longer than it (else a short-lived read key could mint a lasting admin key)."""
         owner = owner or user.name
         check_scope(scope)
         if owner != user.name:
             self._denied(user, ADMIN, "create API keys for another account", owner=owner)
         account = self.accounts.get(owner)  # UnknownUser: an account must own every key
         needed = {ADMIN_SCOPE: ADMIN, AUDIT_SCOPE: AUDITOR}.get(scope)
+        refusal = _beyond_key(within, scope, owner != user.name, expires_days)
         if self.accounts.is_disabled(owner) or (needed and needed not in account.roles):
+            refusal = (
+                f"{owner} cannot hold a {scope!r} key: it is disabled or lacks the {needed} role; "
+                "give the account the role first, or create a 'read' key"
+            )
+        if refusal:
             self.audit.append(
                 user=user.name,
                 role=",".join(sorted(user.roles)),
@@ -108,11 +123,9 @@ class People(Components):
                 attempted="create API key",
                 owner=owner,
                 scope=scope,
+                key_scope=within.scope if within else None,
             )
-            raise AccessDenied(
-                f"{owner} cannot hold a {scope!r} key: it is disabled or lacks the {needed} role; "
-                "give the account the role first, or create a 'read' key"
-            )
+            raise AccessDenied(refusal)
         record, key = self.api_keys.create(owner, scope, name, expires_days, by=user.name)
         self.audit.append(
             user=user.name,
@@ -187,3 +200,25 @@ class People(Components):
                 f"create a key with `kura keys create --scope {scope}`"
             )
         return owner, record
+
+
+def _beyond_key(within: ApiKeyRecord | None, scope: str, for_other: bool, expires_days: float | None) -> str | None:
+    """Why a call made with the key `within` may not create this key, or None."""
+    if within is None:
+        return None  # signed in to the UI, the shell, or the local operator's token
+    if scope not in (within.scope, READ_SCOPE):
+        allowed = "'read'" if within.scope == READ_SCOPE else f"{within.scope!r} or 'read'"
+        return (
+            f"this API key has the {within.scope!r} scope and creates only {allowed} keys; "
+            f"create a {scope!r} key with `kura keys create --scope {scope}` or in the UI"
+        )
+    if for_other and within.scope != ADMIN_SCOPE:
+        return "only an 'admin' key creates keys for another account; leave out 'owner' to create one for yourself"
+    if within.expires is not None:
+        left = (within.expires - time.time()) / 86400
+        if expires_days is None or expires_days > left:
+            return (
+                f"this API key expires in {left:.2f} days and may not create a key that outlives it; "
+                f"give expires_days of at most {left:.2f}"
+            )
+    return None
