@@ -16,6 +16,7 @@ from app.ui import safe_text
 from app.users import AccessDenied, User
 from tests.test_ui_pages import HOME, PASSWORDS, VIEWS, button, signed_in, ui_data  # noqa: F401
 
+pytestmark = pytest.mark.usefixtures("ui_data")  # one real service per test
 KEYS = str(VIEWS / "keys.py")
 HOSTILE_NAME = "<img src=x onerror=alert(1)> [portal](http://203.0.113.9/login) **bold**"
 ANN = User("ann", frozenset({"employee"}), ("sales",))
@@ -47,7 +48,7 @@ def rendered(markdown: str) -> str:
     return MarkdownIt("commonmark", {"html": True}).render(markdown).replace(safe_text.WORD_JOINER, "")
 
 
-def test_a_key_created_on_the_page_acts_as_its_owner_and_is_shown_only_once(ui_data, caplog):
+def test_a_key_created_on_the_page_acts_as_its_owner_and_is_shown_only_once(caplog):
     caplog.set_level(logging.DEBUG)
     at = keys_page("ann")
     key = create_key(at, HOSTILE_NAME, days=30)
@@ -75,7 +76,7 @@ def test_a_key_created_on_the_page_acts_as_its_owner_and_is_shown_only_once(ui_d
     assert list(at.dataframe[0].value["ID"]) == [record.id]  # the id stays visible, the key does not
 
 
-def test_an_employee_is_offered_only_read_keys_and_the_service_refuses_an_admin_key(ui_data):
+def test_an_employee_is_offered_only_read_keys_and_the_service_refuses_an_admin_key():
     at = keys_page("ann")
     assert at.selectbox(key="key_scope").options == ["read: search and ask"]
     with pytest.raises(AccessDenied):
@@ -89,7 +90,7 @@ def test_an_employee_is_offered_only_read_keys_and_the_service_refuses_an_admin_
     assert [o.split(":")[0] for o in keys_page("checker").selectbox(key="key_scope").options] == ["read", "audit"]
 
 
-def test_the_owner_revokes_a_key_and_it_stops_working_at_once(ui_data):
+def test_the_owner_revokes_a_key_and_it_stops_working_at_once():
     at = keys_page("ann")
     key = create_key(at, "laptop script")
     key_id = runtime.current_service().api_caller(key, "read")[1].id
@@ -105,7 +106,7 @@ def test_the_owner_revokes_a_key_and_it_stops_working_at_once(ui_data):
     assert revoke["user"] == "ann" and revoke["key_id"] == key_id and revoke["owner"] == "ann"
 
 
-def test_an_admin_sees_every_key_and_revokes_another_users_key(ui_data):
+def test_an_admin_sees_every_key_and_revokes_another_users_key():
     service = runtime.current_service()
     record, key = service.create_api_key(ANN, "read", "ann's bot")
     with pytest.raises(ApiKeyNotFound):  # another employee cannot, even knowing the id
@@ -125,7 +126,7 @@ def test_an_admin_sees_every_key_and_revokes_another_users_key(ui_data):
 
 
 @pytest.mark.parametrize("name", ["ann", "boss", "checker"])
-def test_the_keys_page_speaks_japanese_for_every_role(ui_data, name):
+def test_the_keys_page_speaks_japanese_for_every_role(name):
     at = AppTest.from_file(HOME, default_timeout=120).run()
     at.sidebar.selectbox(key="kura_lang").select("ja").run()
     at.text_input(key="login_name").input(name)
