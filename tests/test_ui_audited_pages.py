@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -108,7 +108,7 @@ def test_the_auditors_export_is_written_by_the_service_and_counted_in_the_audit_
     assert not at.exception and not at.error, [e.value for e in at.error]
     [export] = entries("audit_export")
     assert export["user"] == "checker" and export["format"] == "jsonl"
-    assert export["filters"]["user"] == "ann" and export["filters"]["since"] == date.today().isoformat()
+    assert export["filters"] == {"user": "ann", "action": None, "since": None, "until": None}
     assert export["entries"] == len([e for e in runtime.current_service().audit.entries() if e["user"] == "ann"]) == 2
     assert any("2 entries exported" in s.value for s in at.success)
     [offered] = at.download_button
@@ -124,6 +124,12 @@ def test_the_auditors_export_is_written_by_the_service_and_counted_in_the_audit_
     csv_export = entries("audit_export")[-1]
     assert csv_export["format"] == "csv" and csv_export["filters"]["user"] is None
     assert csv_export["entries"] > export["entries"]  # everyone's entries up to the export itself
+
+    later = datetime.now(UTC).date() + timedelta(days=2)  # a date the auditor chose is passed on
+    at.date_input(key="audit_from").set_value(later).run()
+    at.button(key="audit_prepare").click().run()
+    dated = entries("audit_export")[-1]
+    assert dated["filters"]["since"] == later.isoformat() and dated["entries"] == 0
 
 
 def test_an_export_the_service_cannot_filter_like_the_page_is_not_offered():

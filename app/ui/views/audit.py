@@ -81,8 +81,9 @@ if e1.button(tr("audit.export.prepare"), key="audit_prepare", disabled=not expre
             fmt,
             who=next(iter(users), None),
             action=next(iter(actions), None),
-            since=start.isoformat() if start else None,
-            until=(end + timedelta(days=1)).isoformat() if end else None,
+            # Dates left at the loaded log's first and last day mean "no limit": the archive too.
+            since=start.isoformat() if start and start != min(days, default=None) else None,
+            until=(end + timedelta(days=1)).isoformat() if end and end != max(days, default=None) else None,
         )
         # CSV for spreadsheets: the page's columns, with formula-like cells escaped.
         data = to_csv(read_export(dest)) if fmt == "csv" else dest.read_bytes()
