@@ -11,9 +11,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import REPO
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, kura_server, wait_idle
 
 PASSWORD = "Willow-canyon-58"
+SHOTS = REPO / "artifacts" / "screenshots"
 HOSTILE_NAME = "<img src=x onerror=alert(1)> [portal](http://203.0.113.9/login)"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
@@ -82,6 +84,8 @@ def test_a_key_made_in_the_browser_works_on_the_api_until_it_is_revoked_there(se
     wait_idle(page)
     assert page.get_by_test_id("stCode").count() == 0
     assert key not in page.content()
+    SHOTS.mkdir(parents=True, exist_ok=True)  # taken once the key is no longer on the page
+    page.screenshot(path=str(SHOTS / "20-api-keys-page.png"), full_page=True)
 
     page.get_by_role("button", name="Revoke key").click()
     page.get_by_text("Revoked key").wait_for()
