@@ -433,6 +433,67 @@ _TEXT: dict[str, tuple[str, str]] = {
     "jobs.col.next_run": ("Next run", "次回の実行"),
     "jobs.col.last_job": ("Last job", "前回のジョブ"),
     "jobs.col.last_report": ("Last report", "前回の結果"),
+    # personal API keys (app/ui/views/keys.py) and the audited audit export
+    "nav.keys": ("API keys", "APIキー"),
+    "nav.section.account": ("Your account", "アカウント"),
+    "signin.needed": ("Sign in to open this page.", "このページを開くにはログインしてください。"),
+    "keys.title": ("Personal API keys", "個人用APIキー"),
+    "keys.intro": (
+        "A key lets a script or tool call kura's HTTP API as you: with your groups and roles, "
+        "never more, and only within its scope. Revoke a key you no longer use.",
+        "キーを使うと、スクリプトやツールがあなたとして kura の HTTP API を呼び出せます。"
+        "権限はあなたのグループとロールの範囲内で、さらにキーのスコープに限られます。"
+        "使わなくなったキーは失効させてください。",
+    ),
+    "keys.new": ("Create a key", "キーを作成"),
+    "keys.name": ("What the key is for (a name)", "用途(キーの名前)"),
+    "keys.scope": ("Scope", "スコープ"),
+    "keys.scope.read": ("read: search and ask", "read: 検索と質問"),
+    "keys.scope.admin": ("admin: documents, ingestion, users", "admin: 文書・取り込み・ユーザー管理"),
+    "keys.scope.audit": ("audit: read and export the audit log", "audit: 監査ログの閲覧とエクスポート"),
+    "keys.expires_days": ("Expires after days (0: never)", "有効期限(日数、0 は無期限)"),
+    "keys.create": ("Create key", "キーを作成"),
+    "keys.created": ("Created key {id} ({name}).", "キー {id}({name})を作成しました。"),
+    "keys.once": (
+        "Copy this key now and keep it secret: it is shown only this once. "
+        "kura stores only a hash of it and cannot show it again.",
+        "このキーを今すぐコピーし、秘密にしてください。表示されるのはこの一度だけです。"
+        "kura はハッシュしか保存しないため、再表示できません。",
+    ),
+    "keys.yours": ("Your keys", "あなたのキー"),
+    "keys.everyone": ("Every account's keys", "全アカウントのキー"),
+    "keys.none": ("No keys yet.", "キーはまだありません。"),
+    "keys.never": ("never", "無期限"),
+    "keys.revoke_pick": ("Key to revoke", "失効させるキー"),
+    "keys.revoke": ("Revoke key", "キーを失効"),
+    "keys.revoked": ("Revoked key {id} ({name}) of {owner}.", "{owner} のキー {id}({name})を失効させました。"),
+    "keys.state.active": ("active", "有効"),
+    "keys.state.expired": ("expired", "期限切れ"),
+    "keys.state.revoked": ("revoked {at}", "失効 {at}"),
+    "keys.col.id": ("ID", "ID"),
+    "keys.col.owner": ("Owner", "所有者"),
+    "keys.col.name": ("Name", "名前"),
+    "keys.col.scope": ("Scope", "スコープ"),
+    "keys.col.created": ("Created", "作成日時"),
+    "keys.col.expires": ("Expires", "有効期限"),
+    "keys.col.last_used": ("Last used", "最終使用"),
+    "keys.col.state": ("State", "状態"),
+    "audit.export.format": ("Export format", "エクスポート形式"),
+    "audit.export.csv": ("CSV (spreadsheet)", "CSV(表計算ソフト用)"),
+    "audit.export.jsonl": ("JSON Lines (SIEM, lossless)", "JSON Lines(SIEM 用、完全)"),
+    "audit.export.prepare": ("Prepare export", "エクスポートを準備"),
+    "audit.export.ready": (
+        "{n} entries exported (this export is recorded in the audit log).",
+        "{n} 件をエクスポートしました(このエクスポートは監査ログに記録されます)。",
+    ),
+    "audit.export.one_each": (
+        "An export takes at most one user and one action, plus the dates: narrow the choice to export.",
+        "エクスポートで指定できるのはユーザー1人と操作1つ、および日付です。絞り込んでからエクスポートしてください。",
+    ),
+    "audit.export.no_text": (
+        "The export uses the user, action and date filters; the text filter applies to this page only.",
+        "エクスポートにはユーザー・操作・日付の絞り込みが使われます。文字の絞り込みはこの画面のみです。",
+    ),
     "ui.choose": ("Choose one or more", "選択してください"),
     # errors
     "error.generic": (

@@ -74,12 +74,13 @@ def change_password_page() -> None:
             st.rerun()
 
 
-# Which pages each role may open: (role, section key, [views]). A page a role may not open is
-# never registered, so it cannot be reached by URL either.
-_PAGES_BY_ROLE = (
+# Which pages each role may open: (role, section key, [views]); None: every signed-in user. A
+# page a role may not open is never registered, so it cannot be reached by URL either.
+_PAGES_BY_ROLE: tuple[tuple[str | None, str, list[str]], ...] = (
     (EMPLOYEE, "employee", ["ask"]),
     (ADMIN, "admin", ["upload", "documents", "users", "system", "jobs"]),
     (AUDITOR, "auditor", ["audit"]),
+    (None, "account", ["keys"]),
 )
 
 
@@ -90,7 +91,7 @@ def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
             for view in views
         ]
         for role, section, views in _PAGES_BY_ROLE
-        if role in roles
+        if role is None or role in roles
     }
 
 

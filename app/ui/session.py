@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import streamlit as st
 
@@ -159,11 +160,25 @@ def notice() -> str | None:
 def require(role: str) -> User:
     """The signed-in user if it holds `role`; otherwise show why and stop the page.
     Navigation already hides pages a role may not open; this guards the page itself too."""
-    user = current_user()
-    if user is None or not user.has_role(role):
-        st.error(tr("denied", role=role))
-        st.stop()
+    user = signed_in(role)
+    if not user.has_role(role):
+        refuse(role)
     return user
+
+
+def signed_in(role: str | None = None) -> User:
+    """The signed-in user, whatever its roles; otherwise stop the page. A page whose role check
+    is the service's own (audited) passes the role it needs, for the refusal's wording."""
+    user = current_user()
+    if user is None:
+        refuse(role)
+    return user
+
+
+def refuse(role: str | None) -> NoReturn:
+    """Show that this page is not for this user (or that nobody is signed in) and stop."""
+    st.error(tr("denied", role=role) if role else tr("signin.needed"))
+    st.stop()
 
 
 @contextmanager

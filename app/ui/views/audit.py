@@ -1,11 +1,17 @@
-"""Auditors: the query log with filters, chain verification, export to CSV / JSON Lines."""
+"""Auditors: the query log with filters, chain verification, export to CSV / JSON Lines (each
+export written and audited by the service)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
 import streamlit as st
 
+from app.audit import read_export
 from app.ui import safe_text, session
-from app.ui.audit_view import entry_date, filter_entries, to_csv, to_jsonl
+from app.ui.audit_view import entry_date, filter_entries, to_csv
 from app.ui.session import tr
 from app.users import AUDITOR
 
@@ -53,24 +59,43 @@ text = c5.text_input(tr("audit.text"), key="audit_text")
 shown = filter_entries(entries, set(users), set(actions), start, end, text)
 st.caption(tr("audit.count", n=len(shown), total=len(entries)))
 
-d1, d2, _ = st.columns([1, 1, 4])
-oldest_first = sorted(shown, key=lambda e: e.get("seq", 0))
-d1.download_button(
-    tr("audit.csv"),
-    to_csv(oldest_first),
-    "kura-audit.csv",
-    "text/csv",
-    key="audit_csv",
-    on_click="ignore",
+# An export is the service's: it writes the file and audits who exported what (format, filters,
+# entry count), so nothing leaves this page unaudited. It takes the filters the service knows
+# (one user, one action, the dates); the bytes live in this run only, never in session state.
+EXPORT_FORMATS = {"csv": tr("audit.export.csv"), "jsonl": tr("audit.export.jsonl")}
+e1, e2 = st.columns([2, 4])
+fmt = e1.radio(
+    tr("audit.export.format"), list(EXPORT_FORMATS), format_func=EXPORT_FORMATS.__getitem__, key="audit_fmt"
 )
-d2.download_button(
-    tr("audit.jsonl"),
-    to_jsonl(oldest_first),
-    "kura-audit.jsonl",
-    "application/x-ndjson",
-    on_click="ignore",
-    key="audit_jsonl",
-)
+expressible = len(users) <= 1 and len(actions) <= 1
+if not expressible:
+    e2.info(tr("audit.export.one_each"))
+elif text.strip():
+    e2.caption(tr("audit.export.no_text"))
+if e1.button(tr("audit.export.prepare"), key="audit_prepare", disabled=not expressible):
+    with session.shown_errors(), st.spinner(), TemporaryDirectory(prefix="kura-audit-") as private:
+        dest = Path(private) / f"kura-audit.{fmt}"
+        count = service.export_audit(
+            user,
+            dest,
+            fmt,
+            who=next(iter(users), None),
+            action=next(iter(actions), None),
+            # Dates left at the loaded log's first and last day mean "no limit": the archive too.
+            since=start.isoformat() if start and start != min(days, default=None) else None,
+            until=(end + timedelta(days=1)).isoformat() if end and end != max(days, default=None) else None,
+        )
+        # CSV for spreadsheets: the page's columns, with formula-like cells escaped.
+        data = to_csv(read_export(dest)) if fmt == "csv" else dest.read_bytes()
+        e2.success(tr("audit.export.ready", n=count))
+        e2.download_button(
+            tr(f"audit.{fmt}"),
+            data,
+            f"kura-audit.{fmt}",
+            "text/csv" if fmt == "csv" else "application/x-ndjson",
+            key="audit_download",
+            on_click="ignore",
+        )
 
 st.dataframe(
     [

@@ -1,4 +1,5 @@
-"""Admins: accounts, roles and groups (stored by app/accounts.py, every change audited)."""
+"""Admins: accounts, roles and groups. Every read and change goes through the service's People
+use case (app/usecases/people.py), which checks the admin role and audits the change."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ import streamlit as st
 
 from app.ui import session
 from app.ui.session import tr
-from app.users import ADMIN, ROLES
+from app.users import ADMIN, ROLES, AccessDenied
 
-admin = session.require(ADMIN)
-accounts = session.accounts()
+admin = session.signed_in(ADMIN)
+service = session.service()
+try:  # the service checks the role: a non-admin's attempt is refused and audited
+    infos = service.user_infos(admin)
+except AccessDenied:
+    session.refuse(ADMIN)
+
+
+def group_list(text: str) -> list[str]:
+    """'hr, managers' -> ['hr', 'managers']; the account store checks each name."""
+    return [g.strip() for g in text.split(",") if g.strip()]
+
 
 st.title(tr("users.title"))
-infos = accounts.list_info()
-users = [i.user for i in infos]
 st.dataframe(
     [
         {
@@ -47,21 +56,16 @@ with st.expander(tr("users.add")):
         must_change = st.checkbox(tr("users.must_change"), value=True, key="new_must_change")
         if st.form_submit_button(tr("users.create"), type="primary"):
             with session.shown_errors():
-                accounts.add(
-                    name.strip(),
-                    password,
-                    roles,
-                    groups,
-                    must_change_password=must_change,
-                    by=admin.name,
+                service.add_user(
+                    admin, name.strip(), password, roles, group_list(groups), must_change_password=must_change
                 )
                 st.success(tr("users.created", name=name.strip()))
 
-if users:
+if infos:
     st.subheader(tr("users.edit"))
-    chosen = st.selectbox(tr("users.name"), [u.name for u in users], key="edit_user")
-    target = accounts.get(chosen)
-    info = accounts.info(chosen)
+    chosen = st.selectbox(tr("users.name"), [i.user.name for i in infos], key="edit_user")
+    info = service.user_info(admin, chosen)
+    target = info.user
     if info.source == "local":
         roles = st.multiselect(
             tr("users.roles"), sorted(ROLES), default=sorted(target.roles), key=f"roles_{chosen}"
@@ -71,8 +75,8 @@ if users:
         )
         if st.button(tr("users.save"), key="save_user"):
             with session.shown_errors():
-                accounts.set_roles(chosen, roles, by=admin.name)
-                accounts.set_groups(chosen, groups, by=admin.name)
+                service.set_user_roles(admin, chosen, roles)
+                service.set_user_groups(admin, chosen, group_list(groups))
                 st.success(tr("users.saved"))
     else:  # a directory account: its roles and groups are the directory's; only an audited extra
         st.info(tr("users.directory_managed", name=chosen, source=info.source.upper()))
@@ -81,24 +85,23 @@ if users:
         )
         if st.button(tr("users.save_extra"), key="save_extra"):
             with session.shown_errors():
-                accounts.set_extra_groups(chosen, extra, by=admin.name)
+                service.set_user_extra_groups(admin, chosen, group_list(extra))
                 st.success(tr("users.saved"))
     col1, col2, col3 = st.columns(3)
     with col1:
-        disabled = accounts.is_disabled(chosen)
-        if st.button(tr("users.enable") if disabled else tr("users.disable"), key="toggle_user"):
+        if st.button(tr("users.enable") if info.disabled else tr("users.disable"), key="toggle_user"):
             with session.shown_errors():
-                (accounts.enable if disabled else accounts.disable)(chosen, by=admin.name)
+                service.set_user_disabled(admin, chosen, not info.disabled)
                 st.rerun()
     with col2:
         if st.button(tr("users.unlock"), key="unlock_user"):
             with session.shown_errors():
-                accounts.unlock(chosen, by=admin.name)
+                service.unlock_user(admin, chosen)
                 st.success(tr("users.saved"))
     with col3:
         if info.source == "local":  # a directory account's password is the directory's
             new_password = st.text_input(tr("users.reset"), type="password", key=f"reset_{chosen}")
             if st.button(tr("users.reset"), key="reset_user") and new_password:
                 with session.shown_errors():
-                    accounts.set_password(chosen, new_password, must_change=True, by=admin.name)
+                    service.reset_password(admin, chosen, new_password, must_change=True)
                     st.success(tr("users.saved"))
