@@ -2,7 +2,7 @@
 
 Usage:
     shown = filter_entries(entries, users={"alice"}, actions={"ask"}, text="leave")
-    csv_bytes, jsonl_bytes = to_csv(shown), to_jsonl(shown)
+    csv_bytes = to_csv(shown)  # JSON Lines come from the service's audited export
 """
 
 from __future__ import annotations
@@ -89,10 +89,3 @@ def to_csv(entries: Iterable[dict[str, Any]]) -> bytes:
     for entry in rows:
         writer.writerow([_cell(entry.get(k)) for k in (*CSV_COLUMNS, *extra)])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
-
-
-def to_jsonl(entries: Iterable[dict[str, Any]]) -> bytes:
-    """One entry per line exactly as stored (hash fields included), for the SIEM."""
-    return "".join(
-        json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries
-    ).encode("utf-8")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from app import metrics
@@ -137,6 +138,14 @@ class Asking(Components):
             metrics.REFUSALS.inc()
             return Answer(question, [], None, _on_done=record, standalone_question=standalone)
         return Answer(question, context, stream, _on_done=record, standalone_question=standalone)
+
+    def shown_path(self, passage: Passage) -> str:
+        """A passage the caller already received, named by its file relative to the folder it
+        was ingested from (never the server's absolute path)."""
+        record = self.manifest.file(passage.source_path)
+        if record is not None and passage.source_path.startswith(record.root.rstrip("/") + "/"):
+            return str(Path(passage.source_path).relative_to(record.root))
+        return Path(passage.source_path).name or passage.title
 
     def _take_place(self, user: User, role: str, question: str) -> QueuedStream:
         try:

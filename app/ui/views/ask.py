@@ -9,7 +9,6 @@ carries a warning, Sources are the cited passages and "also retrieved" the rest.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -48,12 +47,7 @@ conditions: dict[str, Any] | None = {"file_type": list(type_filter)} if type_fil
 
 
 def shown_path(p: Passage) -> str:
-    """The passage's file relative to the folder it was ingested from (never the server's
-    absolute path)."""
-    record = service.manifest.file(p.source_path)
-    if record is not None and p.source_path.startswith(record.root.rstrip("/") + "/"):
-        return str(Path(p.source_path).relative_to(record.root))
-    return Path(p.source_path).name or p.title
+    return service.shown_path(p)
 
 
 def in_folder(passage: Passage) -> bool:
