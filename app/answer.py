@@ -85,6 +85,13 @@ class Answer:
         """Passages were found, but no sentence of the answer cites one that supports it."""
         return bool(self.context) and self.check.unsupported
 
+    def abandon(self) -> None:
+        """The reader left before the answer started: give up its place in the model's line
+        (safe from any thread; an answer already generating is stopped by closing its reader)."""
+        leave = getattr(self._stream, "leave", None)
+        if callable(leave):
+            leave()
+
     def queue_position(self) -> int:
         """How many answers the model serves before this one starts (0: it started or ended)."""
         position = getattr(self._stream, "position", None)

@@ -88,6 +88,11 @@ class QueuedStream(Iterator[str]):
             self.close()
             raise
 
+    def leave(self) -> None:
+        """Leave the line if still waiting; callable from any thread (an answer that is already
+        generating is stopped by its reader, which closes it)."""
+        self._line.leave_waiting(self._ticket)
+
     def close(self) -> None:
         """Leave the line, or stop generating and hand the model to the next asker."""
         if self._done:
@@ -183,6 +188,11 @@ class LLMQueue:
         self._running = ticket
         self.served.append((ticket.id, user))
         ticket.granted.set()
+
+    def leave_waiting(self, ticket: _Ticket) -> None:
+        with self._cond:
+            if ticket is not self._running and not ticket.granted.is_set():
+                self.release(ticket)  # re-entrant: _cond is an RLock-backed Condition
 
     def release(self, ticket: _Ticket) -> None:
         with self._cond:

@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.auth import ReadCaller
 from app.api.citations import Citation, from_context, support_of
 from app.api.errors import ApiError
-from app.api.streaming import pump
+from app.api.streaming import collect, pump
 from app.service import Answer
 
 router = APIRouter(tags=["search and ask"])
@@ -56,18 +57,21 @@ def sse(answer: Answer) -> Iterator[str]:
 
 
 @router.post("/ask", response_model=AskResponse, responses={200: {"content": {"text/event-stream": {}}}})
-def ask(body: AskRequest, request: Request, caller: ReadCaller):  # noqa: ANN201
+async def ask(body: AskRequest, request: Request, caller: ReadCaller):  # noqa: ANN201
     """Ask a question. 429 with Retry-After when the answer queue is full."""
     history = [t.model_dump() for t in body.history]
     if body.as_admin and not caller.may_act_as_admin:
         raise ApiError(403, "forbidden", "as_admin needs an admin-scope key: `kura keys create --scope admin`")
     service = request.app.state.get_service()
-    answer = service.ask(caller.user, body.question, as_admin=body.as_admin, history=history)
+    # Retrieval blocks: off the event loop (the call's audit marks go along with its context).
+    answer = await run_in_threadpool(service.ask, caller.user, body.question, as_admin=body.as_admin, history=history)
     if body.stream:
         return StreamingResponse(
             pump(sse(answer)), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
-    text = "".join(answer.tokens())
+    text = await collect(answer, request)
+    if text is None:  # the client left; nobody reads this
+        return Response(status_code=499)
     return AskResponse(
         answer=text, citations=citations_of(answer), found_nothing=answer.found_nothing, **support_of(answer)
     )

@@ -28,14 +28,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.ask import citations_of
 from app.api.auth import ReadCaller
 from app.api.citations import support_of
 from app.api.errors import ApiError
-from app.api.streaming import pump
+from app.api.streaming import collect, pump
 from app.service import Answer
 
 MODEL = "kura"
@@ -100,7 +101,7 @@ def _chunks(answer: Answer, completion_id: str, created: int, notice: str | None
     "`reference`. System and developer messages are ignored (said in `reference.notice`): kura's grounding "
     "prompt decides how answers are written and cited.",
 )
-def chat_completions(body: ChatRequest, request: Request, caller: ReadCaller):  # noqa: ANN201
+async def chat_completions(body: ChatRequest, request: Request, caller: ReadCaller):  # noqa: ANN201
     """See the module docstring; a client's system message never reaches the model."""
     if body.model != MODEL:
         raise ApiError(404, "model_not_found", f"kura serves one model, {MODEL!r}; set model={MODEL!r}")
@@ -109,7 +110,8 @@ def chat_completions(body: ChatRequest, request: Request, caller: ReadCaller):  
         raise ApiError(400, "bad_request", "the last message must be a non-empty user message (the question)")
     history = [{"role": role, "content": text} for role, text in turns[:-1]]
     notice = SYSTEM_IGNORED if any(m.role in _INSTRUCTION_ROLES for m in body.messages) else None
-    answer = request.app.state.get_service().ask(caller.user, turns[-1][1], history=history)
+    service = request.app.state.get_service()
+    answer = await run_in_threadpool(service.ask, caller.user, turns[-1][1], history=history)
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         return StreamingResponse(
@@ -117,7 +119,9 @@ def chat_completions(body: ChatRequest, request: Request, caller: ReadCaller):  
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store"},
         )
-    text = "".join(answer.tokens())
+    text = await collect(answer, request)
+    if text is None:  # the client left; nobody reads this
+        return Response(status_code=499)
     return {
         "id": completion_id,
         "object": "chat.completion",

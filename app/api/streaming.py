@@ -6,6 +6,10 @@ answer's place in the LLM queue (models/queue.py) stays taken until garbage coll
 every later asker waits (measured: `kura bench api` hung behind an abandoned stream). Here one
 worker thread owns the iterator from start to end: when the client leaves it stops after the
 current token and closes the iterator itself, in its own thread, which hands the model on.
+
+A non-streamed answer (`collect`) watches the connection while it waits: a client that leaves
+before its turn gives up its place in the line, one that leaves while its answer is generated
+stops it after the current token.
 """
 
 from __future__ import annotations
@@ -14,6 +18,12 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+if TYPE_CHECKING:
+    from app.answer import Answer
 
 _END = object()
 
@@ -52,3 +62,26 @@ async def pump(lines: Iterator[str]) -> AsyncIterator[str]:
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+
+
+async def collect(answer: Answer, request: Request, poll_s: float = 0.25) -> str | None:
+    """The whole text of a non-streamed answer, or None when the client left first."""
+    parts: list[str] = []
+
+    async def read() -> None:
+        async for token in pump(answer.tokens()):
+            parts.append(token)
+
+    reader = asyncio.ensure_future(read())
+    try:
+        while True:
+            done, _ = await asyncio.wait({reader}, timeout=poll_s)
+            if done:
+                reader.result()  # raises what the answer raised
+                return "".join(parts)
+            if await request.is_disconnected():
+                answer.abandon()  # still waiting for its turn: leave the line now
+                return None
+    finally:
+        if not reader.done():
+            reader.cancel()  # pump's worker stops after the current token and closes the answer
