@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,22 +42,10 @@ def _operator_entry(log: AuditLog, action: str, **fields: object) -> None:
     log.append(user="local-operator", role="auditor", action=action, **fields)
 
 
-@contextmanager
-def _auditing() -> Iterator[Any]:
-    """The Auditing use case: the running server's (over its API) or this process's service.
-    Both have the same methods (app/remote_usecases.py); the caller is the local operator."""
-    if remote := cli_remote.server():
-        from app.remote_usecases import RemoteAuditing
+def _auditing():  # noqa: ANN202 - a context manager yielding the Auditing use case
+    from app.remote_usecases import RemoteAuditing
 
-        auditing: Any = RemoteAuditing(remote)
-    else:
-        from app.service import KuraService
-
-        auditing = KuraService(KuraSettings())  # opens no store: the audit log only
-    try:
-        yield auditing
-    finally:
-        auditing.close()
+    return cli_remote.use_case(RemoteAuditing)
 
 
 def _refused(action: Callable[[], Any]) -> Any:

@@ -5,7 +5,8 @@ as the local operator. The server's service checks the role and writes the audit
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,23 @@ console = Console()
 def server() -> ServerClient | None:
     """The running server of this data directory, if any (then the store is its to open)."""
     return running_server(KuraSettings())
+
+
+@contextmanager
+def use_case(remote: Callable[[ServerClient], Any]) -> Iterator[Any]:
+    """A use case as the local operator calls it: the running server's, over its API
+    (`remote(client)`, e.g. app/remote_usecases.RemotePeople), or this process's service, which
+    opens no store for accounts and the audit log. Both have the same methods."""
+    if client := server():
+        case: Any = remote(client)
+    else:
+        from app.service import KuraService
+
+        case = KuraService(KuraSettings())
+    try:
+        yield case
+    finally:
+        case.close()
 
 
 def friendly(command: Callable[..., None]) -> Callable[..., None]:

@@ -10,8 +10,7 @@ the audit entry. Only `bootstrap` opens the account store directly: it runs befo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,22 +46,10 @@ def _accounts() -> Accounts:
     return Accounts.from_settings(settings, audit=AuditLog(settings.audit_path))
 
 
-@contextmanager
-def _people() -> Iterator[Any]:
-    """The People use case: the running server's (over its API) or this process's service.
-    Both have the same methods (app/remote_usecases.py); the caller is the local operator."""
-    if remote := cli_remote.server():
-        from app.remote_usecases import RemotePeople
+def _people():  # noqa: ANN202 - a context manager yielding the People use case
+    from app.remote_usecases import RemotePeople
 
-        people: Any = RemotePeople(remote)
-    else:
-        from app.service import KuraService
-
-        people = KuraService(KuraSettings())  # opens no store: accounts and the audit log only
-    try:
-        yield people
-    finally:
-        people.close()
+    return cli_remote.use_case(RemotePeople)
 
 
 def _split(text: str) -> list[str]:
