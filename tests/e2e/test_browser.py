@@ -227,10 +227,15 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     entry.get_by_text(QUESTION).first.wait_for()
     page.get_by_role("button", name="Verify the hash chain").click()
     page.get_by_text("The audit log is intact").wait_for()
+    # The export is the service's (audited): choose the format, prepare, then download.
+    page.get_by_text("JSON Lines (SIEM, lossless)").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Prepare export").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Download JSON Lines").click()
     exported = Path(download.value.path()).read_text(encoding="utf-8")
     assert QUESTION in exported
+    page.get_by_text("this export is recorded in the audit log").wait_for()
     shot(page, "09-audit")
 
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
