@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--changed", type=int, default=0, help="then edit N generated files and time their re-sync"
     )
-    parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"))
+    parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "onnx-int8", "torch"))
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--compare-llamaindex",
@@ -206,7 +206,11 @@ def compare_llamaindex(docs: Path, rounds: int, json_path: Path | None) -> int:
 
     settings = KuraSettings()
     cache = settings.model_cache_dir
-    ensure_onnx_export(resolve_embedder_path(settings.embedder_path), cache)  # not timed
+    export = ensure_onnx_export(resolve_embedder_path(settings.embedder_path), cache)  # not timed
+    if settings.embedder_backend in ("auto", "onnx-int8"):  # derived once, as `kura setup` does
+        from models.onnx_quantize import ensure_int8
+
+        ensure_int8(export)
     runs: dict[str, list[dict]] = {"kura": [], "llamaindex": []}
     with tempfile.TemporaryDirectory(prefix="kura-bench-compare-") as tmp:
         work = Path(tmp)
