@@ -106,6 +106,7 @@ def run_folder(label: str, folder: Path, data_dir: Path, embedder, changed: int 
         "chunks_per_s": round(first.chunks / first.seconds, 2),
         "stage_share": {k: f"{v / busy:.0%}" for k, v in first.stage_s.items()},
         "stage_s": {k: round(v, 2) for k, v in first.stage_s.items()},
+        "writer_wait_s": round(first.writer_wait_s, 2),
         "rerun_unchanged_s": round(rerun_s, 3),
         "rerun_unchanged_ms_per_1000_files": round(rerun_s / max(files, 1) * 1e6, 1),
         "rerun_all_unchanged": again.count("unchanged") == files - len(first.failures),

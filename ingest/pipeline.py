@@ -72,6 +72,9 @@ class IngestReport:
     results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
     stage_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    # Seconds the writer (and so the embedder) sat waiting for the parser: the part of the
+    # parse stage that was not hidden behind embedding.
+    writer_wait_s: float = 0.0
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -298,7 +301,11 @@ class _Writer:
                 try:
                     # Wait for the parser, but not so long that parsed files sit unembedded.
                     wait = max(0.0, self.pending_since + MAX_BATCH_WAIT_S - time.monotonic())
-                    item = handoff.get(timeout=wait) if self.pending else handoff.get()
+                    waited = time.monotonic()
+                    try:
+                        item = handoff.get(timeout=wait) if self.pending else handoff.get()
+                    finally:
+                        self.report.writer_wait_s += time.monotonic() - waited
                 except queue.Empty:
                     self._flush()
                     continue
