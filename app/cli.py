@@ -54,6 +54,11 @@ def setup(
         source = resolve_embedder_path(settings.embedder_path)
         if not (source / "model.onnx").is_file():
             console.print(f"embedder ONNX export: {ensure_onnx_export(source, settings.model_cache_dir)}")
+            if settings.embedder_backend in ("auto", "onnx-int8"):
+                from models.onnx_quantize import ensure_int8
+
+                int8 = ensure_int8(ensure_onnx_export(source, settings.model_cache_dir))
+                console.print(f"embedder int8 copy (sha256-verified): {int8}")
 
 
 @app.command()

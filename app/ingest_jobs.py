@@ -99,6 +99,7 @@ def report_to_dict(report: IngestReport) -> dict[str, Any]:
         "results": [r.__dict__ for r in report.results],
         "seconds": report.seconds,
         "stage_s": dict(report.stage_s),
+        "writer_wait_s": report.writer_wait_s,
     }
 
 
@@ -107,6 +108,7 @@ def report_from_dict(data: dict[str, Any]) -> IngestReport:
     report.results = [FileResult(**r) for r in data.get("results", [])]
     report.seconds = float(data.get("seconds", 0.0))
     report.stage_s.update(data.get("stage_s", {}))
+    report.writer_wait_s = float(data.get("writer_wait_s", 0.0))
     return report
 
 

@@ -40,6 +40,7 @@ def run(folder: Path, data_dir: Path, model_cache: Path | None = None) -> dict:
         "chunks": report.chunks,
         "pages": report.pages,
         "stage_s": {k: round(v, 2) for k, v in report.stage_s.items()},
+        "writer_wait_s": round(report.writer_wait_s, 2),
         "embedder": f"{service.embedder.name} ({getattr(service.embedder, 'backend', '?')}, "
         f"{getattr(service.embedder, 'threads', '?')} threads)",
     }

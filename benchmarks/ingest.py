@@ -106,6 +106,7 @@ def run_folder(label: str, folder: Path, data_dir: Path, embedder, changed: int 
         "chunks_per_s": round(first.chunks / first.seconds, 2),
         "stage_share": {k: f"{v / busy:.0%}" for k, v in first.stage_s.items()},
         "stage_s": {k: round(v, 2) for k, v in first.stage_s.items()},
+        "writer_wait_s": round(first.writer_wait_s, 2),
         "rerun_unchanged_s": round(rerun_s, 3),
         "rerun_unchanged_ms_per_1000_files": round(rerun_s / max(files, 1) * 1e6, 1),
         "rerun_all_unchanged": again.count("unchanged") == files - len(first.failures),
@@ -129,7 +130,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--changed", type=int, default=0, help="then edit N generated files and time their re-sync"
     )
-    parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "torch"))
+    parser.add_argument("--backend", default="auto", choices=("auto", "onnx", "onnx-int8", "torch"))
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--compare-llamaindex",
@@ -206,7 +207,11 @@ def compare_llamaindex(docs: Path, rounds: int, json_path: Path | None) -> int:
 
     settings = KuraSettings()
     cache = settings.model_cache_dir
-    ensure_onnx_export(resolve_embedder_path(settings.embedder_path), cache)  # not timed
+    export = ensure_onnx_export(resolve_embedder_path(settings.embedder_path), cache)  # not timed
+    if settings.embedder_backend in ("auto", "onnx-int8"):  # derived once, as `kura setup` does
+        from models.onnx_quantize import ensure_int8
+
+        ensure_int8(export)
     runs: dict[str, list[dict]] = {"kura": [], "llamaindex": []}
     with tempfile.TemporaryDirectory(prefix="kura-bench-compare-") as tmp:
         work = Path(tmp)

@@ -74,11 +74,23 @@ def parse_in_process(path: Path, chunk_tokens: int, overlap_tokens: int) -> Futu
             # spawn, not fork: the ingesting process holds onnxruntime and qdrant threads and
             # open stores, which a forked child must never inherit.
             _pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_without_torch,
             )
             atexit.register(shutdown)
         pool = _pool
     return pool.submit(parse_and_chunk, path, chunk_tokens, overlap_tokens)
+
+
+def _without_torch() -> None:
+    """The worker's start: no parser kura runs needs torch (PDFs use the "fast" strategy, OCR
+    is tesseract), but spaCy's thinc imports it when it is installed, ~2 s of the worker's
+    start-up on this machine, which the embedder waits for before the first file. A None entry
+    makes `import torch` raise ImportError, which thinc treats as "no torch"."""
+    import sys
+
+    sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
 
 
 def outcome_of(future: Future[ParseOutcome], path: Path) -> ParseOutcome:

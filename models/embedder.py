@@ -40,6 +40,7 @@ class TorchEmbedder:
     """sentence-transformers on the CPU build of torch (27 chunks/s here for MiniLM)."""
 
     backend = "torch"
+    languages: tuple[str, ...] | None = None
 
     def __init__(self, folder: Path) -> None:
         from sentence_transformers import SentenceTransformer
@@ -66,6 +67,7 @@ class OnnxEmbedder:
     so that the threads match the cores and batches are cut by length (models/embed_batches.py)."""
 
     backend = "onnx"
+    languages: tuple[str, ...] | None = None
 
     def __init__(
         self, onnx_folder: Path, name: str | None = None, threads: int | None = None
@@ -142,6 +144,18 @@ class OnnxEmbedder:
         return pooled / np.maximum(norms, 1e-12)
 
 
+def covers(embedder: Embedder, text: str) -> bool:
+    """Whether `embedder` understands `text`'s language. An embedder's `languages` attribute
+    (None or absent: every language) lists what it covers; text in another language gets no
+    dense vector and is indexed for BM25 only (ingest/pipeline.py embed_covered)."""
+    languages = getattr(embedder, "languages", None)
+    if languages is None or "ja" in languages:
+        return True
+    from retrieval.sparse import is_japanese
+
+    return not is_japanese(text)
+
+
 def default_threads() -> int:
     """onnxruntime threads: one per core kura may use (its CPU affinity, not the machine's)."""
     try:
@@ -157,45 +171,67 @@ def _uses_cls_pooling(folder: Path) -> bool:
     )
 
 
+# Languages the packaged model was trained on: its `languages` (see `covers`).
+PACKAGED_LANGUAGES = ("en",)
+
+
 def load_embedder(folder: Path, backend: str = "auto", cache_dir: Path | None = None) -> Embedder:
+    """Load the embedder in `folder` (see `_load`); the packaged MiniLM is marked English-only,
+    any other model covers every language unless told otherwise."""
+    embedder = _load(folder, backend, cache_dir)
+    from models.registry import ModelMissing, packaged_embedder_path
+
+    try:
+        packaged = folder.resolve() == packaged_embedder_path().resolve()
+    except ModelMissing:
+        packaged = False
+    if packaged:
+        embedder.languages = PACKAGED_LANGUAGES  # type: ignore[attr-defined]
+    return embedder
+
+
+def _load(folder: Path, backend: str = "auto", cache_dir: Path | None = None) -> Embedder:
     """Load the embedder in `folder`. `backend`: auto | torch | onnx | onnx-int8.
 
     `folder` may be a sentence-transformers folder (exported to ONNX under `cache_dir` when the
-    backend is onnx or auto) or an ONNX folder already (holds model.onnx). onnx-int8 runs an
-    int8 copy of the export (models/onnx_quantize.py): faster, vectors at cosine ~0.994."""
+    backend is not torch) or an ONNX folder already (holds model.onnx). `auto` runs the int8
+    copy of the export (models/onnx_quantize.py: ~1.5-2x faster, vectors at cosine ~0.994,
+    nDCG within 0.003), the fp32 export if quantizing fails, torch if exporting fails.
+    An ONNX folder given directly runs as it is under `auto`. `onnx` is the fp32 export,
+    `onnx-int8` the int8 copy (derived beside the ONNX folder) or an error."""
     if backend not in ("auto", "torch", "onnx", "onnx-int8"):
         raise ValueError(f"embedder backend must be auto, torch, onnx or onnx-int8, not {backend!r}")
-    if backend == "onnx-int8":
-        from models.onnx_quantize import ensure_int8
-
-        if (folder / "model.onnx").is_file():
-            onnx_folder = folder
-        elif cache_dir is None:
-            raise ValueError(
-                "the onnx-int8 embedder backend needs a model cache folder for the export "
-                "(settings.model_cache_dir)"
-            )
-        else:
-            from models.onnx_export import ensure_onnx_export
-
-            onnx_folder = ensure_onnx_export(folder, cache_dir)
-        # Its own name: vectors differ from fp32, so caches keyed by the name must too.
-        return OnnxEmbedder(ensure_int8(onnx_folder), name=f"{_model_name(folder)}-int8")
-    if (folder / "model.onnx").is_file() and backend != "torch":
-        return OnnxEmbedder(folder)
-    if backend == "torch" or cache_dir is None:
-        if backend == "onnx":
-            raise ValueError(
-                "the onnx embedder backend needs a model cache folder for the export "
-                "(settings.model_cache_dir)"
-            )
+    if backend == "torch":
         return TorchEmbedder(folder)
-    from models.onnx_export import OnnxExportFailed, ensure_onnx_export
+    onnx_folder: Path | None = folder if (folder / "model.onnx").is_file() else None
+    if onnx_folder is None:
+        if cache_dir is None:
+            if backend == "auto":
+                return TorchEmbedder(folder)
+            raise ValueError(
+                f"the {backend} embedder backend needs a model cache folder for the export "
+                "(settings.model_cache_dir)"
+            )
+        from models.onnx_export import OnnxExportFailed, ensure_onnx_export
+
+        try:
+            onnx_folder = ensure_onnx_export(folder, cache_dir)
+        except (OnnxExportFailed, ImportError, ValueError, RuntimeError) as exc:
+            if backend != "auto":
+                raise
+            log.warning("ONNX embedder unavailable (%s); using torch", exc)
+            return TorchEmbedder(folder)
+    if backend == "onnx" or (backend == "auto" and onnx_folder == folder):
+        # An operator's own ONNX folder runs as given: kura writes nothing beside it unasked.
+        return OnnxEmbedder(onnx_folder, name=_model_name(folder))
+    from models.onnx_quantize import ensure_int8
 
     try:
-        return OnnxEmbedder(ensure_onnx_export(folder, cache_dir), name=_model_name(folder))
-    except (OnnxExportFailed, ImportError, ValueError, RuntimeError) as exc:
-        if backend == "onnx":
+        int8_folder = ensure_int8(onnx_folder)
+    except Exception as exc:  # a model the quantizer cannot handle: fp32 still works
+        if backend != "auto":
             raise
-        log.warning("ONNX embedder unavailable (%s); using torch", exc)
-        return TorchEmbedder(folder)
+        log.warning("int8 embedder unavailable (%s); using the fp32 ONNX export", exc)
+        return OnnxEmbedder(onnx_folder, name=_model_name(folder))
+    # Its own name: vectors differ from fp32, so caches keyed by the name must too.
+    return OnnxEmbedder(int8_folder, name=f"{_model_name(folder)}-int8")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ingest.chunk import chunk_blocks
 from ingest.parse import Block
-from models.embedder import Embedder
+from models.embedder import Embedder, covers
 from retrieval.rerank import Reranker
 from retrieval.search import DEFAULT_FUSION, Passage, search_passages
 from retrieval.sparse import SparseEncoder
@@ -192,7 +192,7 @@ def _store_key(
 ) -> str:
     spec = (
         f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:{sparse.spec}:"
-        f"{chunk_tokens}:{overlap}:v3"
+        f"{chunk_tokens}:{overlap}:v3:{getattr(embedder, 'languages', None)}"
     )
     return f"{dataset.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
 
@@ -263,7 +263,7 @@ def _dense_vectors(
     chunk_tokens: int,
     overlap_tokens: int,
     on_progress: Callable[[int, int], None] | None,
-) -> list[list[float]]:
+) -> list[list[float] | None]:
     """Embed every chunk once per (dataset, embedder, chunking); sparse settings can then be
     compared without paying for the embedder again."""
     spec = (
@@ -271,18 +271,24 @@ def _dense_vectors(
         f"{chunk_tokens}:{overlap_tokens}"
     )
     path = cache_dir / f"dense-{dataset.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}.json"
+    # As ingestion does (ingest/pipeline.py embed_covered): text in a language the embedder
+    # does not cover gets no dense vector and is found by BM25 alone.
+    covered = [covers(embedder, r[3]) for r in rows]
     if path.is_file():
         vectors = json.loads(path.read_text())
         if len(vectors) == len(rows):
-            return vectors
-    vectors = []
+            return [v if c else None for v, c in zip(vectors, covered, strict=True)]
+    keep = [i for i, c in enumerate(covered) if c]
+    vectors: list[list[float] | None] = [None] * len(rows)
     batch = 64
-    for start in range(0, len(rows), batch):
-        vectors.extend(embedder.embed_documents([r[3] for r in rows[start : start + batch]]))
+    for start in range(0, len(keep), batch):
+        part = keep[start : start + batch]
+        for i, vector in zip(part, embedder.embed_documents([rows[i][3] for i in part]), strict=True):
+            vectors[i] = vector
         if on_progress:
-            on_progress(min(start + batch, len(rows)), len(rows))
+            on_progress(min(start + batch, len(keep)), len(keep))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([[round(x, 6) for x in v] for v in vectors]))
+    path.write_text(json.dumps([[round(x, 6) for x in v] if v else None for v in vectors]))
     return vectors
 
 

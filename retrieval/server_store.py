@@ -158,7 +158,7 @@ class ServerStore:
     def upsert(self, chunks: Sequence[StoredChunk]) -> None:
         points = []
         for chunk in chunks:
-            vector: dict[str, Any] = {DENSE: chunk.dense}
+            vector: dict[str, Any] = {DENSE: chunk.dense} if chunk.dense is not None else {}
             for name, vec in lexical_channels(chunk.sparse):
                 if name in self._lexical:
                     vector[name] = models.SparseVector(indices=vec.indices, values=vec.values)
@@ -322,7 +322,7 @@ def _stored(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> Store
     vectors = vector if isinstance(vector, dict) else {DENSE: vector}
     return StoredChunk(
         id=str(point_id),
-        dense=list(vectors[DENSE]),
+        dense=list(vectors[DENSE]) if vectors.get(DENSE) is not None else None,
         sparse=lexical_from_stored(vectors.get(SPARSE), vectors.get(NGRAM)),
         payload=dict(payload or {}),
     )

@@ -61,7 +61,7 @@ class StoredChunk:
     """A chunk as written to the store: id, vectors and payload (see ingest/pipeline.py)."""
 
     id: str
-    dense: list[float]
+    dense: list[float] | None  # None: a language the embedder does not cover (sparse only)
     sparse: SparseVec | None
     payload: dict[str, Any]
 
@@ -214,7 +214,7 @@ class EdgeStore:
         qe = self._qe
         points = []
         for chunk in chunks:
-            vectors: dict[str, Any] = {DENSE: chunk.dense}
+            vectors: dict[str, Any] = {DENSE: chunk.dense} if chunk.dense is not None else {}
             for name, vec in lexical_channels(chunk.sparse):
                 vectors[name] = qe.SparseVector(indices=vec.indices, values=vec.values)
             points.append(qe.Point(chunk.id, vectors, _to_edge(chunk.payload)))
@@ -412,7 +412,7 @@ def _stored_from_edge(record: Any) -> StoredChunk:
     vectors = record.vector or {}
     return StoredChunk(
         id=str(record.id),
-        dense=list(vectors[DENSE]),
+        dense=list(vectors[DENSE]) if vectors.get(DENSE) is not None else None,
         sparse=lexical_from_stored(vectors.get(SPARSE), vectors.get(NGRAM)),
         payload=_from_edge(record.payload),
     )

