@@ -54,11 +54,15 @@ class Components:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return load_embedder(
+        embedder = load_embedder(
             resolve_embedder_path(self.settings.embedder_path),
             self.settings.embedder_backend,
             cache_dir=self.settings.model_cache_dir,
         )
+        # One setting says which languages get dense vectors, for chunks (ingest) and for
+        # questions (search) alike: a Japanese site with a multilingual model sets "en,ja".
+        embedder.languages = tuple(self.settings.embedder_languages)  # type: ignore[attr-defined]
+        return embedder
 
     @cached_property
     def store(self) -> ChunkStore:
