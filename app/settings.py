@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -72,7 +73,9 @@ class KuraSettings(BaseSettings):
     context_passages: int = 5
     min_relevance: float = 0.0  # 0 disables the relevance floor
     # Hybrid search and its relevance floor (retrieval/search.py, README "Retrieval quality").
-    embedder_languages: tuple[str, ...] = ("en",)  # a query in another language skips dense search
+    # Languages that get dense vectors, chunks and questions alike ("en,ja" for a multilingual
+    # model); text in another language is found by BM25 alone.
+    embedder_languages: Annotated[tuple[str, ...], NoDecode] = ("en",)
     sparse_japanese: str = "sudachi"  # sudachi | bigram | qdrant
     fusion: str = "dbsf"  # dbsf | rrf | rrf:DENSE_WEIGHT,SPARSE_WEIGHT (measured: README)
     rerank_top_n: int = 20
@@ -150,6 +153,15 @@ class KuraSettings(BaseSettings):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"audit_syslog must be host:port (e.g. siem.example:6514), not {value!r}")
         return value or None
+
+    @field_validator("embedder_languages", mode="before")
+    @classmethod
+    def _language_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # KURA_EMBEDDER_LANGUAGES=en,ja
+            value = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        if not value:
+            raise ValueError("embedder_languages needs at least one language code, e.g. en or en,ja")
+        return value
 
     @field_validator("ui_language")
     @classmethod

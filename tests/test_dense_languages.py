@@ -65,3 +65,22 @@ def test_japanese_chunks_have_no_dense_vector_and_are_found_by_bm25(
     en = search_passages(index.store, embedder, "how many days of annual leave", ["staff"], sparse=sparse)
     assert en and en[0].title == "leave-en.md" and en[0].dense_score is not None
     assert all(p.dense_score is None for p in en if p.title == "leave-ja.md")
+
+
+def test_one_setting_names_the_dense_languages_for_chunks_and_questions(tmp_path: Path, monkeypatch) -> None:
+    """KURA_EMBEDDER_LANGUAGES=en,ja (a site with a multilingual model): Japanese chunks get
+    dense vectors too; left at its default, only English does."""
+    from app.service import KuraService
+    from app.settings import KuraSettings
+
+    monkeypatch.setenv("KURA_EMBEDDER_LANGUAGES", "en,ja")
+    both = KuraService(KuraSettings(data_dir=tmp_path / "both"))
+    monkeypatch.delenv("KURA_EMBEDDER_LANGUAGES")
+    english = KuraService(KuraSettings(data_dir=tmp_path / "english"))
+    try:
+        assert both.settings.embedder_languages == ("en", "ja")
+        assert covers(both.embedder, JA) and covers(both.embedder, EN)
+        assert not covers(english.embedder, JA) and covers(english.embedder, EN)
+    finally:
+        both.close()
+        english.close()
