@@ -506,27 +506,16 @@ class IngestJobs:
         else:
             path = job.params.get("path") or str(Path(target).expanduser().resolve())
             files = [f for f in manifest.all_files() if f.path == path or f.path.startswith(path.rstrip("/") + "/")]
+        request = {"user": job.submitted_by, "role": ADMIN, "action": "acl_change", "job": job.id}
+        request.update(target=target, groups=chosen)
         if not files:
-            self.audit.append(
-                user=job.submitted_by,
-                role=ADMIN,
-                action="acl_change",
-                job=job.id,
-                target=target,
-                groups=chosen,
-                outcome="not_found",
-            )
+            self.audit.append(**request, outcome="not_found")
             raise DocumentNotFound(
                 f"nothing ingested at {target!r}: give a document id (`kura docs`) or a path that was ingested"
             )
         changed = set_groups(index, [f.path for f in files], chosen)
         self.audit.append(
-            user=job.submitted_by,
-            role=ADMIN,
-            action="acl_change",
-            job=job.id,
-            target=target,
-            groups=chosen,
+            **request,
             previous=sorted({g for f in files for g in f.groups}),
             files=[f.path for f in files],
             documents=sorted({f.doc_id for f in files}),
