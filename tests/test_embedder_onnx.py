@@ -41,6 +41,20 @@ def test_export_truncates_where_sentence_transformers_does(onnx_embedder_dir: Pa
     assert config["model_max_length"] == st_config["max_seq_length"] == 256
 
 
+def test_export_has_plain_attention_without_nan_masking(onnx_embedder_dir: Path) -> None:
+    """PyTorch's fused attention traces into IsNaN/Where nodes around each softmax, ~17% of
+    the int8 model's run time (models/onnx_export.py); the export must not contain them (the
+    mask is still built once, with a Where or two, before the first layer)."""
+    from collections import Counter
+
+    import onnx
+
+    graph = onnx.load(str(onnx_embedder_dir / "model.onnx"), load_external_data=False).graph
+    ops = Counter(node.op_type for node in graph.node)
+    assert ops["Softmax"] == 6 and ops["MatMul"] > 0  # MiniLM-L6's attention graph was read
+    assert ops["IsNaN"] == 0 and ops["Where"] < ops["Softmax"], ops
+
+
 def test_auto_backend_uses_an_existing_export_and_torch_on_request(
     tmp_path: Path, onnx_embedder_dir: Path
 ) -> None:
