@@ -274,3 +274,33 @@ def test_many_small_files_are_batched_and_all_committed(tmp_path: Path, index: I
     assert index.store.count(ALL_GROUPS) == report.chunks == 70
     assert index.store.count(ALL_GROUPS, staged=True) == 0
     assert index.manifest.pending_swaps() == [] and len(index.manifest.documents()) == 70
+
+
+def test_the_parser_runs_ahead_of_the_writer_within_a_file_and_a_chunk_bound() -> None:
+    """The hand-over between the parse thread and the writer (ingest/pipeline.py `_Handoff`)
+    lets the parser run a whole embedder call ahead, but no further: by files, by queued
+    chunks, and a file bigger than the chunk bound still goes through on its own."""
+    import queue
+
+    from ingest.chunk import ChunkPiece
+    from ingest.pipeline import _Candidate, _Handoff, _Prepared
+
+    def parsed(name: str, chunks: int) -> _Prepared:
+        pieces = [ChunkPiece(f"{name} {i}", (), None, None) for i in range(chunks)]
+        return _Prepared(_Candidate(Path(name), 1, 0, None), pieces=pieces)
+
+    handoff = _Handoff(max_files=3, max_chunks=4)
+    handoff.put(parsed("a", 1), timeout=0.1)
+    handoff.put(parsed("b", 2), timeout=0.1)
+    handoff.put(None, timeout=0.1)  # the end marker counts as a file
+    with pytest.raises(queue.Full):  # three files queued
+        handoff.put(parsed("c", 1), timeout=0.05)
+    assert [i.candidate.path.name for i in (handoff.get(), handoff.get())] == ["a", "b"]
+    handoff.put(parsed("d", 5), timeout=0.1)  # 5 chunks > 4 queued: the bound is now reached
+    with pytest.raises(queue.Full):
+        handoff.put(parsed("e", 1), timeout=0.05)
+    assert handoff.get() is None and handoff.get().candidate.path.name == "d"
+    with pytest.raises(queue.Empty):
+        handoff.get(timeout=0.05)
+    handoff.put(parsed("huge", 50), timeout=0.1)  # alone in the queue: let through
+    assert len(handoff.get().pieces) == 50
