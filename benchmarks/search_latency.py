@@ -121,7 +121,9 @@ def _build(
                         "doc_id": f"d{(start + i) // 20}",
                         "chunk_index": (start + i) % 20,
                         "text": "synthetic",
-                        "acl_groups": [groups[(start + i) % len(groups)]],
+                        # One group per document, as kura stores it (a document's ACL is on
+                        # every one of its chunks); documents take the groups in turn.
+                        "acl_groups": [groups[((start + i) // 20) % len(groups)]],
                         "staged": False,
                     },
                 )

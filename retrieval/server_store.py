@@ -26,6 +26,7 @@ from retrieval.store import (
     NGRAM,
     RRF,
     SPARSE,
+    STAGED_ACL_FIELD,
     STAGED_FIELD,
     Fusion,
     Groups,
@@ -35,7 +36,10 @@ from retrieval.store import (
     _AllGroups,
     check_groups,
     lexical_channels,
+    hidden_groups_update,
+    hide_staged_groups,
     lexical_from_stored,
+    shown_payload,
 )
 
 KEYWORD_INDEXES = (ACL_FIELD, DOC_FIELD, "source_path", "file_type")
@@ -126,9 +130,10 @@ class ServerStore:
         check_groups(groups)
         must: list[models.Condition] = []
         if not isinstance(groups, _AllGroups):
-            must.append(
+            must.append(  # a staged chunk's groups are under STAGED_ACL_FIELD (retrieval/store.py)
                 models.FieldCondition(
-                    key=ACL_FIELD, match=models.MatchAny(any=list(groups) or ["\0none"])
+                    key=STAGED_ACL_FIELD if staged else ACL_FIELD,
+                    match=models.MatchAny(any=list(groups) or ["\0none"]),
                 )
             )
         for key, value in (conditions or {}).items():
@@ -141,6 +146,8 @@ class ServerStore:
         staged_cond = models.FieldCondition(key=STAGED_FIELD, match=models.MatchValue(value=True))
         if staged:
             return models.Filter(must=[*must, staged_cond])
+        if not isinstance(groups, _AllGroups):  # staged chunks have no acl_groups
+            return models.Filter(must=must)
         return models.Filter(must=must or None, must_not=[staged_cond])
 
     @staticmethod
@@ -162,18 +169,22 @@ class ServerStore:
             for name, vec in lexical_channels(chunk.sparse):
                 if name in self._lexical:
                     vector[name] = models.SparseVector(indices=vec.indices, values=vec.values)
-            points.append(models.PointStruct(id=chunk.id, vector=vector, payload=chunk.payload))
+            payload = hide_staged_groups(chunk.payload)
+            points.append(models.PointStruct(id=chunk.id, vector=vector, payload=payload))
         if points:
             self._client.upsert(self.collection, points=points, wait=True)
 
     def commit_document(self, doc_id: str, replaces: Iterable[str] = ()) -> None:
         """Un-stage `doc_id` then drop what it replaces. On a server these are two requests:
         for a moment both versions may be visible, never neither (the journal finishes a crash)."""
-        self._client.set_payload(
-            self.collection,
-            payload={STAGED_FIELD: False},
-            points=self._doc_filter(doc_id, staged=True),
-            wait=True,
+        staged = self._doc_filter(doc_id, staged=True)
+        first, _ = self._client.scroll(self.collection, scroll_filter=staged, limit=1, with_payload=True)
+        update: dict[str, Any] = {STAGED_FIELD: False}
+        if first and STAGED_ACL_FIELD in (first[0].payload or {}):
+            update[ACL_FIELD] = (first[0].payload or {})[STAGED_ACL_FIELD]
+        self._client.set_payload(self.collection, payload=update, points=staged, wait=True)
+        self._client.delete_payload(
+            self.collection, keys=[STAGED_ACL_FIELD], points=self._doc_filter(doc_id), wait=True
         )
         for old in replaces:
             if old != doc_id:
@@ -198,9 +209,11 @@ class ServerStore:
         self._client.delete(self.collection, points_selector=staged, wait=True)
 
     def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
-        self._client.set_payload(
-            self.collection, payload=payload, points=self._doc_filter(doc_id), wait=True
-        )
+        committed = self._doc_filter(doc_id, staged=False)
+        self._client.set_payload(self.collection, payload=payload, points=committed, wait=True)
+        staged = self._doc_filter(doc_id, staged=True)
+        hidden = hidden_groups_update(payload)
+        self._client.set_payload(self.collection, payload=hidden, points=staged, wait=True)
 
     def optimize(self) -> None:
         """The server optimizes segments on its own; kept for the same surface as EdgeStore."""
@@ -256,7 +269,7 @@ class ServerStore:
             with_vectors=[DENSE] if dense is not None else False,
         )
         return [
-            Hit(str(p.id), float(p.score), dict(p.payload or {}), _dense_of(p.vector))
+            Hit(str(p.id), float(p.score), shown_payload(p.payload), _dense_of(p.vector))
             for p in response.points
         ]
 
@@ -282,11 +295,11 @@ class ServerStore:
         flt = self._filter(groups)
         flt.must = [*(flt.must or []), models.HasIdCondition(has_id=[chunk_id])]
         records = [r for page in self._scroll(flt) for r in page]
-        return Hit(str(records[0].id), 0.0, dict(records[0].payload or {})) if records else None
+        return Hit(str(records[0].id), 0.0, shown_payload(records[0].payload)) if records else None
 
     def chunks_of(self, doc_id: str, groups: Groups) -> list[Hit]:
         hits = [
-            Hit(str(r.id), 0.0, dict(r.payload or {}))
+            Hit(str(r.id), 0.0, shown_payload(r.payload))
             for page in self._scroll(self._filter(groups, {DOC_FIELD: doc_id}))
             for r in page
         ]
@@ -324,7 +337,7 @@ def _stored(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> Store
         id=str(point_id),
         dense=list(vectors[DENSE]) if vectors.get(DENSE) is not None else None,
         sparse=lexical_from_stored(vectors.get(SPARSE), vectors.get(NGRAM)),
-        payload=dict(payload or {}),
+        payload=shown_payload(payload),
     )
 
 

@@ -199,6 +199,35 @@ def test_staged_chunks_are_invisible_until_commit_which_replaces_the_old_version
     assert store.count(staged=True) == 0
 
 
+def test_a_staged_chunk_is_hidden_from_its_own_groups_until_commit(store, embedder):
+    """Reader queries carry only the ACL condition: a staged chunk's groups are stored apart
+    (retrieval/store.py), so it is invisible to the very groups that will read it, also when
+    its document's groups change before the commit."""
+    fill(store, embedder)
+    text = ["Employees now receive twenty-five days of paid annual leave per year."]
+    store.upsert(chunks_for(embedder, "doc-leave-v2", ["everyone"], text, staged=True))
+    question = "paid annual leave days"
+    dense, sparse = embedder.embed_query(question), sparse_of(question)
+
+    def visible(groups: list[str]) -> set[str]:
+        found = {h.doc_id for h in store.search(groups, dense, sparse, limit=20)}
+        found |= {h.doc_id for h in store.chunks_of("doc-leave-v2", groups)}
+        return found | store.document_ids(groups)
+
+    assert "doc-leave" in visible(["everyone"])  # the searches do find leave documents
+    assert "doc-leave-v2" not in visible(["everyone"])
+    assert store.count(["everyone"]) == store.count(ALL_GROUPS) - 2  # committed, less hr's 2
+    assert store.count(["everyone"], staged=True) == 1 and store.count(["hr"], staged=True) == 0
+    store.set_document_payload("doc-leave-v2", {"acl_groups": ["hr"]})  # changed while staged
+    assert "doc-leave-v2" not in visible(["everyone"]) | visible(["hr"])
+    exported = [c for page in store.export_points() for c in page if c.payload["doc_id"] == "doc-leave-v2"]
+    assert [(c.payload["acl_groups"], c.payload["staged"]) for c in exported] == [(["hr"], True)]
+    store.commit_document("doc-leave-v2", replaces=["doc-leave"])
+    assert "doc-leave-v2" in visible(["hr"]) and "doc-leave-v2" not in visible(["everyone"])
+    [chunk] = store.chunks_of("doc-leave-v2", ["hr"])
+    assert chunk.payload["acl_groups"] == ["hr"] and "staged_acl_groups" not in chunk.payload
+
+
 def test_delete_staged_drops_only_uncommitted_chunks(store, embedder):
     fill(store, embedder)
     store.upsert(
