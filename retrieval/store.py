@@ -194,23 +194,36 @@ class EdgeStore:
             self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
 
     # --- filters -----------------------------------------------------------------------
-    def _filter(self, groups: Groups, conditions: dict[str, Any] | None = None, staged: bool = False):
+    def _filter(
+        self,
+        groups: Groups,
+        conditions: dict[str, Any] | None = None,
+        staged: bool = False,
+        also: Sequence[Any] = (),
+    ):
+        """The reader's filter: `groups` (the ACL), `conditions` (field: value or list of values)
+        and `also` (more qdrant-edge conditions), all required."""
         qe = self._qe
         check_groups(groups)
-        must: list[Any] = []
-        if not isinstance(groups, _AllGroups):
-            # An empty group list must match nothing, and MatchAny([]) is not a valid filter.
-            acl = STAGED_ACL_FIELD if staged else ACL_FIELD
-            must.append(qe.FieldCondition(key=acl, match=qe.MatchAny(any=list(groups) or ["\0none"])))
+        must: list[Any] = list(also)
         for key, value in (conditions or {}).items():
             match = qe.MatchAny(any=list(value)) if isinstance(value, list | tuple) else qe.MatchValue(value=value)
             must.append(qe.FieldCondition(key=key, match=match))
         staged_cond = qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=1))
+        if isinstance(groups, _AllGroups):
+            if staged:
+                return qe.Filter(must=[*must, staged_cond])
+            return qe.Filter(must=must or None, must_not=[staged_cond])
+        # Any one of the groups, as one MatchValue each in `should` (Qdrant: with `must`, at
+        # least one `should` must match): qdrant-edge plans it faster than a single MatchAny,
+        # 23.6 -> 20.1 ms for the dense channel at a million chunks. An empty group list must
+        # match nothing. Staged chunks have no acl_groups (module doc), so a reader's filter
+        # needs no condition on the staged flag.
+        acl = STAGED_ACL_FIELD if staged else ACL_FIELD
+        should = [qe.FieldCondition(key=acl, match=qe.MatchValue(value=g)) for g in list(groups) or ["\0none"]]
         if staged:
-            return qe.Filter(must=[*must, staged_cond])
-        if not isinstance(groups, _AllGroups):  # staged chunks have no acl_groups (module doc)
-            return qe.Filter(must=must)
-        return qe.Filter(must=must or None, must_not=[staged_cond])
+            must.append(staged_cond)
+        return qe.Filter(must=must or None, should=should)
 
     def _doc_filter(self, doc_id: str, staged: bool | None = None):
         qe = self._qe
@@ -338,8 +351,7 @@ class EdgeStore:
 
     def chunk(self, chunk_id: str, groups: Groups) -> Hit | None:
         """One committed chunk by id, only if `groups` may read it (the ACL is in the query)."""
-        flt = self._filter(groups)
-        flt = self._qe.Filter(must=[*(flt.must or []), self._qe.HasIdCondition({chunk_id})], must_not=flt.must_not)
+        flt = self._filter(groups, also=[self._qe.HasIdCondition({chunk_id})])
         records = self._scroll(flt)
         return Hit(str(records[0].id), 0.0, _from_edge(records[0].payload)) if records else None
 

@@ -178,6 +178,10 @@ def test_employee_never_sees_hr_chunks_in_any_search_mode(store, embedder):
     assert "doc-hr-salaries" in {h.doc_id for h in store.search(["hr"], dense, sparse, limit=5)}
     assert store.search([], dense, sparse, limit=5) == []
     assert store.chunks_of("doc-hr-salaries", ["everyone"]) == []
+    hr_chunk = store.chunks_of("doc-hr-salaries", ["hr"])[0].id
+    assert store.chunk(hr_chunk, ["hr", "it"]) is not None  # any one of the caller's groups
+    assert store.chunk(hr_chunk, ["everyone", "it"]) is None and store.chunk(hr_chunk, []) is None
+    assert store.count([]) == 0 and store.document_ids([]) == set()
 
 
 def test_groups_must_be_a_sequence_never_a_bare_string(store, embedder):
