@@ -35,9 +35,10 @@ from retrieval.store import (
     StoredChunk,
     _AllGroups,
     check_groups,
-    lexical_channels,
+    committed_update,
     hidden_groups_update,
     hide_staged_groups,
+    lexical_channels,
     lexical_from_stored,
     shown_payload,
 )
@@ -179,9 +180,7 @@ class ServerStore:
         for a moment both versions may be visible, never neither (the journal finishes a crash)."""
         staged = self._doc_filter(doc_id, staged=True)
         first, _ = self._client.scroll(self.collection, scroll_filter=staged, limit=1, with_payload=True)
-        update: dict[str, Any] = {STAGED_FIELD: False}
-        if first and STAGED_ACL_FIELD in (first[0].payload or {}):
-            update[ACL_FIELD] = (first[0].payload or {})[STAGED_ACL_FIELD]
+        update = committed_update(first[0].payload if first else None, False)
         self._client.set_payload(self.collection, payload=update, points=staged, wait=True)
         self._client.delete_payload(
             self.collection, keys=[STAGED_ACL_FIELD], points=self._doc_filter(doc_id), wait=True

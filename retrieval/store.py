@@ -258,7 +258,9 @@ class EdgeStore:
                 staged = self._doc_filter(doc_id, staged=True)
                 first, _ = self._shard.scroll(qe.ScrollRequest(filter=staged, limit=1, with_payload=True))
                 self._shard.update(
-                    qe.UpdateOperation.set_payload_by_filter(staged, _committed_payload(first))
+                    qe.UpdateOperation.set_payload_by_filter(
+                        staged, committed_update(first[0].payload if first else None, 0)
+                    )
                 )
                 self._shard.update(
                     qe.UpdateOperation.delete_payload_by_filter(self._doc_filter(doc_id), [STAGED_ACL_FIELD])
@@ -437,14 +439,14 @@ def _load_adding_ngram(qe: Any, path: Path, config: Any) -> Any:
     return shard
 
 
-def _committed_payload(first_staged: Sequence[Any]) -> dict[str, Any]:
-    """What a commit sets on a document's staged chunks: the flag off, and the groups they
-    carried hidden (all chunks of a document share them; chunks staged before the groups were
-    hidden already carry acl_groups)."""
-    update: dict[str, Any] = {STAGED_FIELD: 0}
-    payload = (first_staged[0].payload or {}) if first_staged else {}
-    if STAGED_ACL_FIELD in payload:
-        update[ACL_FIELD] = payload[STAGED_ACL_FIELD]
+def committed_update(first_staged: dict[str, Any] | None, unstaged: Any) -> dict[str, Any]:
+    """What a commit sets on a document's staged chunks, given one of them: the flag off
+    (`unstaged`: 0 on the edge shard, False on a server), and the groups they carried hidden
+    (all chunks of a document share them; chunks staged before the groups were hidden already
+    carry acl_groups)."""
+    update: dict[str, Any] = {STAGED_FIELD: unstaged}
+    if first_staged and STAGED_ACL_FIELD in first_staged:
+        update[ACL_FIELD] = first_staged[STAGED_ACL_FIELD]
     return update
 
 
