@@ -130,7 +130,7 @@ def _read(
     path: Path, file_format: str, languages: list[str], ocr: bool, doc: ParsedDocument
 ) -> list[Block]:
     if file_format == "pdf":
-        return _read_pdf(path, languages, ocr, doc)
+        return _read_pdf(path, ocr, doc)
     if file_format == "image":
         if not ocr:
             return []
@@ -188,17 +188,20 @@ def _partition(path: Path, file_format: str, languages: list[str]) -> list:
     raise AssertionError(f"no reader for {file_format}")  # detect_format only returns known ones
 
 
-def _read_pdf(path: Path, languages: list[str], ocr: bool, doc: ParsedDocument) -> list[Block]:
+def _read_pdf(path: Path, ocr: bool, doc: ParsedDocument) -> list[Block]:
     page_count = _check_pdf(path)
-    from unstructured.partition.pdf import partition_pdf
+    from pypdfium2 import PdfiumError
 
+    from ingest.formats_pdf import read_pdf_elements
     from ingest.nlp_offline import install_for_unstructured
 
     install_for_unstructured()
-    # "fast" reads the text layer (9-15 pages/s here) and keeps page numbers;
-    # "hi_res" needs layout models from a hub and cannot run offline.
-    elements = partition_pdf(filename=str(path), strategy="fast", languages=languages)
-    blocks = _elements_to_blocks(elements)
+    # The text layer, as unstructured's "fast" strategy reads it but through PDFium (see
+    # formats_pdf); "hi_res" needs layout models from a hub and cannot run offline.
+    try:
+        blocks = _elements_to_blocks(read_pdf_elements(path))
+    except PdfiumError as exc:  # pikepdf opened it, PDFium could not
+        raise CorruptFile(f"the PDF cannot be read: {exc}"[:200]) from exc
     chars: dict[int, int] = {}
     for block in blocks:
         if block.page is not None:

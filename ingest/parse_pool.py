@@ -1,7 +1,7 @@
 """Parsing and chunking in a separate process, so the parser never holds the GIL the embedder needs.
 
-The parsers (unstructured, pdfminer) are pure Python: in a thread of the ingesting process they
-hold the GIL for long stretches and starve the embedder's thread. One spawned worker process
+The parsers (unstructured, python-docx) are mostly pure Python: in a thread of the ingesting
+process they hold the GIL for long stretches and starve the embedder's thread. One spawned worker process
 parses files ahead of the writer instead; it is started on the first big sync and kept for the
 life of the process (starting it costs ~2 s of imports). Small syncs (a few files from the UI,
 the tests) parse in the calling thread as before.
