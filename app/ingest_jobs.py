@@ -35,6 +35,7 @@ from typing import Any
 from app import metrics
 from app.audit import AuditLog
 from app.users import ADMIN, User
+from ingest import parse_pool
 from ingest.errors import DiskFull
 from ingest.jobs import (
     CANCELLED,
@@ -306,6 +307,9 @@ class IngestJobs:
                     self._wake.wait(_IDLE_WAIT_S)
                     self._wake.clear()
                     continue
+                # The parse process imports its parsers meanwhile (ingest/parse_pool.py): the
+                # first big sync need not wait for it.
+                parse_pool.warm_up()
                 index = self._open()
                 if index is None:
                     continue

@@ -20,13 +20,17 @@ def run(folder: Path, data_dir: Path, model_cache: Path | None = None) -> dict:
     from app.service import KuraService
     from app.settings import KuraSettings
     from app.users import local_operator
+    from ingest import parse_pool
 
     data_dir.mkdir(parents=True, exist_ok=True)
     if model_cache is not None and not (data_dir / "models").exists():
         (data_dir / "models").symlink_to(model_cache.resolve(), target_is_directory=True)
     service = KuraService(KuraSettings(data_dir=data_dir))
     try:
-        _ = service.embedder, service.sparse, service.index  # what `kura ingest` loads first
+        # What the ingest writer does when work arrives (app/ingest_jobs.py): start the parse
+        # process's imports, then open the store and load the models meanwhile.
+        parse_pool.warm_up()
+        _ = service.embedder, service.sparse, service.index
         loaded = time.monotonic()
         report = service.ingest(local_operator(), folder, [])
         done = time.monotonic()

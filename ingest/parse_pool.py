@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import threading
 import time
@@ -27,6 +28,8 @@ from ingest.chunk import ChunkPiece
 # A sync is "big" when it must parse this much; below it the worker's start-up is not worth it.
 PROCESS_MIN_FILES = 24
 PROCESS_MIN_BYTES = 512 * 1024
+
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -68,6 +71,32 @@ def worth_a_process(files: int, total_bytes: int) -> bool:
 
 def parse_in_process(path: Path, chunk_tokens: int, overlap_tokens: int) -> Future[ParseOutcome]:
     """Queue `path` on the parse process (started on first use)."""
+    return _submit(parse_and_chunk, path, chunk_tokens, overlap_tokens)
+
+
+def warm_up() -> Future[None] | None:
+    """Start the parse process and have it import the parsers now, while the caller opens the
+    store and loads the models: ~2 s that the embedder otherwise waits for before the first
+    file of the first big sync. The ingest writer calls it when work arrives. Only a head
+    start: when the process cannot start, None, and the first file tries again."""
+    try:
+        return _submit(_import_parsers)
+    except Exception:
+        log.warning("could not start the parse process ahead of work", exc_info=True)
+        return None
+
+
+def _submit(fn, *args) -> Future:
+    """Queue a call on the parse process. A pool whose worker died where no one was waiting on
+    it (a warm-up, say) refuses new work; it is replaced once with a fresh process."""
+    try:
+        return _executor().submit(fn, *args)
+    except BrokenProcessPool:
+        shutdown()
+        return _executor().submit(fn, *args)
+
+
+def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
@@ -79,8 +108,23 @@ def parse_in_process(path: Path, chunk_tokens: int, overlap_tokens: int) -> Futu
                 initializer=_without_torch,
             )
             atexit.register(shutdown)
-        pool = _pool
-    return pool.submit(parse_and_chunk, path, chunk_tokens, overlap_tokens)
+        return _pool
+
+
+def _import_parsers() -> None:
+    """What the first file would import and load: unstructured's text classifier with its
+    offline spaCy sentence splitter, the PDF readers."""
+    import pikepdf  # noqa: F401
+    import pypdfium2  # noqa: F401
+
+    import ingest.chunk  # noqa: F401
+    import ingest.parse  # noqa: F401
+    from ingest.nlp_offline import install_for_unstructured
+
+    install_for_unstructured()
+    from unstructured.partition.text import element_from_text
+
+    element_from_text("The parser is ready. It splits sentences offline.")
 
 
 def _without_torch() -> None:

@@ -4,6 +4,7 @@ chunks and the same per-file failures as parsing in the ingesting process."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ingest import parse_pool
 from ingest.manifest import Manifest
 from ingest.pipeline import Index, sync_folder
 from retrieval.store import ALL_GROUPS, EdgeStore
+from tests.conftest import shared_doc
 
 
 def _folder(root: Path) -> Path:
@@ -65,3 +67,33 @@ def test_a_big_sync_parses_in_a_child_process_with_the_same_chunks_and_failures(
     status, _, reason = in_child[1]["broken.pdf"]
     assert status == "failed" and reason
     assert sum(1 for s, n, _ in in_child[1].values() if s == "ingested" and n == 1) == 6
+
+
+def test_warm_up_readies_the_worker_that_then_parses(no_parse_process: None) -> None:
+    warm = parse_pool.warm_up()
+    assert warm is not None and warm.result(timeout=120) is None
+    [worker] = list(parse_pool._pool._processes.values())  # type: ignore[union-attr]
+    outcome = parse_pool.outcome_of(
+        parse_pool.parse_in_process(shared_doc("en/scotus_transcript_p1.pdf"), 256, 32), Path("x")
+    )
+    assert outcome.pieces and not outcome.reason
+    assert list(parse_pool._pool._processes.values()) == [worker] and worker.is_alive()  # type: ignore[union-attr]
+
+
+def test_a_worker_that_died_unwatched_is_replaced_for_the_next_file(no_parse_process: None) -> None:
+    warm = parse_pool.warm_up()
+    assert warm is not None and warm.result(timeout=120) is None
+    [worker] = list(parse_pool._pool._processes.values())  # type: ignore[union-attr]
+    worker.kill()  # as the OOM killer would, with no file waiting on it
+    worker.join(timeout=30)
+    deadline = time.monotonic() + 30
+    while not parse_pool._pool._broken and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.05)  # the executor's manager thread marks the pool broken
+    assert parse_pool._pool._broken  # type: ignore[union-attr]
+    assert parse_pool.warm_up() is not None  # the writer's next job: no BrokenProcessPool
+    outcome = parse_pool.outcome_of(
+        parse_pool.parse_in_process(shared_doc("en/scotus_transcript_p1.pdf"), 256, 32), Path("x")
+    )
+    assert outcome.pieces and not outcome.reason
+    [fresh] = list(parse_pool._pool._processes.values())  # type: ignore[union-attr]
+    assert fresh.pid != worker.pid
