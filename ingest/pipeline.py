@@ -54,6 +54,10 @@ STAGES = ("read", "parse", "chunk", "embed", "sparse", "upsert")
 EMBED_BATCH = 256
 MAX_BATCH_FILES = 256  # files swapped in per store flush (a flush is ~75 ms of fsync)
 MAX_BATCH_WAIT_S = 2.0  # longest a parsed file waits for more files to batch with
+# Pending chunks worth a store flush of their own: with this many waiting and no parsed file
+# ready, the writer embeds them now rather than idle the embedder for up to MAX_BATCH_WAIT_S.
+# Small files (one or two chunks each) still batch by the wait; a document's worth does not.
+EAGER_FLUSH_CHUNKS = EMBED_BATCH // 4
 # Parsed files waiting for the writer. The parser may run a whole embedder call ahead: with
 # room for only 8 files the writer waited 65 s of a 351 s sync of 10,000 small files for the
 # parser to catch up after each call. The chunk bound keeps big documents from filling memory.
@@ -290,6 +294,7 @@ class _Writer:
         self.should_stop = should_stop or (lambda: False)
         self.pending: list[_Prepared] = []
         self.pending_since = 0.0
+        self.pending_chunks = 0
 
     def run(self, candidates: list[_Candidate]) -> None:
         handoff = _Handoff(_QUEUE_FILES, _QUEUE_CHUNKS)
@@ -307,6 +312,8 @@ class _Writer:
                 try:
                     # Wait for the parser, but not so long that parsed files sit unembedded.
                     wait = max(0.0, self.pending_since + MAX_BATCH_WAIT_S - time.monotonic())
+                    if self.pending_chunks >= EAGER_FLUSH_CHUNKS:
+                        wait = 0.0
                     waited = time.monotonic()
                     try:
                         item = handoff.get(timeout=wait) if self.pending else handoff.get()
@@ -343,8 +350,8 @@ class _Writer:
         if not self.pending:
             self.pending_since = time.monotonic()
         self.pending.append(item)
-        chunks = sum(len(p.pieces or ()) for p in self.pending)
-        if chunks >= EMBED_BATCH or len(self.pending) >= MAX_BATCH_FILES:
+        self.pending_chunks += len(item.pieces or ())
+        if self.pending_chunks >= EMBED_BATCH or len(self.pending) >= MAX_BATCH_FILES:
             self._flush()
 
     def _link_or_parse(self, item: _Prepared) -> None:
@@ -362,7 +369,7 @@ class _Writer:
         self._done(FileResult(str(item.candidate.path), "unchanged" if same else "linked"))
 
     def _flush(self) -> None:
-        batch, self.pending = self.pending, []
+        batch, self.pending, self.pending_chunks = self.pending, [], 0
         if not batch:
             return
         texts = [piece.embedding_text() for p in batch for piece in p.pieces or ()]
