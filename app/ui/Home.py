@@ -21,10 +21,6 @@ from app.users import ADMIN, AUDITOR, EMPLOYEE  # noqa: E402
 
 VIEWS = Path(__file__).parent / "views"
 
-# No `:material/...:` icon anywhere: Streamlit fetches those from fonts.gstatic.com. An emoji
-# page icon becomes an inline data: SVG, served by nothing but this page.
-st.set_page_config(page_title="kura 蔵", page_icon="🏯", layout="wide")
-
 
 def language_picker() -> None:
     session.lang()
@@ -95,20 +91,31 @@ def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
     }
 
 
-language_picker()
-user = session.current_user()
-if user is None:
-    st.navigation(
-        [st.Page(login_page, title=tr("login.title"), url_path="login")], position="hidden"
-    ).run()
-elif session.accounts().needs_password_change(user.name):
-    st.navigation(
-        [st.Page(change_password_page, title=tr("pw.title"), url_path="password")],
-        position="hidden",
-    ).run()
-else:
-    st.sidebar.markdown(tr("signed_in_as", name=user.name, roles=", ".join(sorted(user.roles))))
-    if st.sidebar.button(tr("logout"), key="logout"):
-        session.sign_out()
-        st.rerun()
-    st.navigation(pages_for(user.roles)).run()
+def main() -> None:
+    # No `:material/...:` icon anywhere: Streamlit fetches those from fonts.gstatic.com. An
+    # emoji page icon becomes an inline data: SVG, served by nothing but this page.
+    st.set_page_config(page_title="kura 蔵", page_icon="🏯", layout="wide")
+    language_picker()
+    user = session.current_user()
+    if user is None:
+        st.navigation(
+            [st.Page(login_page, title=tr("login.title"), url_path="login")], position="hidden"
+        ).run()
+    elif session.accounts().needs_password_change(user.name):
+        st.navigation(
+            [st.Page(change_password_page, title=tr("pw.title"), url_path="password")],
+            position="hidden",
+        ).run()
+    else:
+        st.sidebar.markdown(tr("signed_in_as", name=user.name, roles=", ".join(sorted(user.roles))))
+        if st.sidebar.button(tr("logout"), key="logout"):
+            session.sign_out()
+            st.rerun()
+        st.navigation(pages_for(user.roles)).run()
+
+
+# Streamlit runs this file as __main__ and leaves it in sys.modules: a process that kura serve
+# spawns (the parse process, ingest/parse_pool.py) imports it again as __mp_main__, and must
+# get the definitions only, not a page run outside Streamlit.
+if __name__ == "__main__":
+    main()
