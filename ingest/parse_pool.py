@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,6 +29,7 @@ from ingest.chunk import ChunkPiece
 # A sync is "big" when it must parse this much; below it the worker's start-up is not worth it.
 PROCESS_MIN_FILES = 24
 PROCESS_MIN_BYTES = 512 * 1024
+_ORPHAN_CHECK_S = 1.0  # how often the parse process checks that its ingesting process lives
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,8 @@ def _executor() -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_without_torch,
+                initializer=_worker_start,
+                initargs=(os.getpid(),),
             )
             atexit.register(shutdown)
         return _pool
@@ -127,14 +130,24 @@ def _import_parsers() -> None:
     element_from_text("The parser is ready. It splits sentences offline.")
 
 
-def _without_torch() -> None:
-    """The worker's start: no parser kura runs needs torch (PDFs use the "fast" strategy, OCR
-    is tesseract), but spaCy's thinc imports it when it is installed, ~2 s of the worker's
+def _worker_start(parent: int) -> None:
+    """The worker's start. No parser kura runs needs torch (PDFs are read by PDFium, OCR is
+    tesseract), but spaCy's thinc imports it when it is installed, ~2 s of the worker's
     start-up on this machine, which the embedder waits for before the first file. A None entry
-    makes `import torch` raise ImportError, which thinc treats as "no torch"."""
+    makes `import torch` raise ImportError, which thinc treats as "no torch".
+
+    A worker waiting for work does not notice that its process was killed (SIGKILL, the OOM
+    killer, a crash test) and would live on, holding ~190 MB: it exits once it is orphaned."""
     import sys
 
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
+    threading.Thread(target=_exit_with, args=(parent,), name="kura-parse-orphan", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_ORPHAN_CHECK_S)
+    os._exit(0)
 
 
 def outcome_of(future: Future[ParseOutcome], path: Path) -> ParseOutcome:

@@ -4,6 +4,8 @@ chunks and the same per-file failures as parsing in the ingesting process."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from ingest import parse_pool
 from ingest.manifest import Manifest
 from ingest.pipeline import Index, sync_folder
 from retrieval.store import ALL_GROUPS, EdgeStore
-from tests.conftest import shared_doc
+from tests.conftest import REPO, shared_doc
 
 
 def _folder(root: Path) -> Path:
@@ -97,3 +99,44 @@ def test_a_worker_that_died_unwatched_is_replaced_for_the_next_file(no_parse_pro
     assert outcome.pieces and not outcome.reason
     [fresh] = list(parse_pool._pool._processes.values())  # type: ignore[union-attr]
     assert fresh.pid != worker.pid
+
+
+_WARM_AND_WAIT = """
+import sys, time
+from ingest import parse_pool
+if __name__ == "__main__":
+    parse_pool.warm_up().result(timeout=120)
+    [worker] = parse_pool._pool._processes.values()
+    print(worker.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_the_parse_process_exits_when_its_ingesting_process_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "ingesting.py"
+    script.write_text(_WARM_AND_WAIT)
+    ingesting = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        worker = int(ingesting.stdout.readline())  # type: ignore[union-attr]
+        assert _alive(worker)
+    finally:
+        ingesting.kill()  # no atexit, no shutdown: as the OOM killer or a crash would
+        ingesting.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its reaper (init) is left to collect it
