@@ -242,7 +242,11 @@ def search(page, words: str) -> str:
     wait_idle(page)
     box.fill(words)
     box.press("Enter")
-    page.get_by_text(re.compile(r"^\d+ passages$|^No matching passages")).first.wait_for()
+    found = page.get_by_text(re.compile(r"^\d+ passages$|^No matching passages")).first
+    found.wait_for()
+    count = re.match(r"\d+", found.inner_text())
+    if count:  # the passages are drawn after their count: wait for the last one's header
+        page.get_by_text(re.compile(rf"^\[{count.group()}\] ")).first.wait_for()
     wait_idle(page)
     return shown(page.get_by_test_id("stMainBlockContainer"))
 
