@@ -1,10 +1,11 @@
 """Parsing and chunking in a separate process, so the parser never holds the GIL the embedder needs.
 
 The parsers (unstructured, python-docx) are mostly pure Python: in a thread of the ingesting
-process they hold the GIL for long stretches and starve the embedder's thread. One spawned worker process
-parses files ahead of the writer instead; it is started on the first big sync and kept for the
-life of the process (starting it costs ~2 s of imports). Small syncs (a few files from the UI,
-the tests) parse in the calling thread as before.
+process they hold the GIL for long stretches and starve the embedder's thread. One spawned
+worker process parses files ahead of the writer instead. It is started by `warm_up()` when the
+ingest writer gets work (or by the first big sync), kept for the life of the process (starting
+it costs ~2 s of imports), and exits if that process dies. Small syncs (a few files from the
+UI, the tests) parse in the calling thread as before.
 
 Usage:
     outcome = parse_in_process(path, chunk_tokens=256, overlap_tokens=32).result()

@@ -71,10 +71,15 @@ def test_a_big_sync_parses_in_a_child_process_with_the_same_chunks_and_failures(
     assert sum(1 for s, n, _ in in_child[1].values() if s == "ingested" and n == 1) == 6
 
 
-def test_warm_up_readies_the_worker_that_then_parses(no_parse_process: None) -> None:
+def _warmed_worker():
     warm = parse_pool.warm_up()
     assert warm is not None and warm.result(timeout=120) is None
     [worker] = list(parse_pool._pool._processes.values())  # type: ignore[union-attr]
+    return worker
+
+
+def test_warm_up_readies_the_worker_that_then_parses(no_parse_process: None) -> None:
+    worker = _warmed_worker()
     outcome = parse_pool.outcome_of(
         parse_pool.parse_in_process(shared_doc("en/scotus_transcript_p1.pdf"), 256, 32), Path("x")
     )
@@ -83,9 +88,7 @@ def test_warm_up_readies_the_worker_that_then_parses(no_parse_process: None) -> 
 
 
 def test_a_worker_that_died_unwatched_is_replaced_for_the_next_file(no_parse_process: None) -> None:
-    warm = parse_pool.warm_up()
-    assert warm is not None and warm.result(timeout=120) is None
-    [worker] = list(parse_pool._pool._processes.values())  # type: ignore[union-attr]
+    worker = _warmed_worker()
     worker.kill()  # as the OOM killer would, with no file waiting on it
     worker.join(timeout=30)
     deadline = time.monotonic() + 30
