@@ -33,6 +33,7 @@ COPY app/ app/
 COPY ingest/ ingest/
 COPY retrieval/ retrieval/
 COPY models/ models/
+COPY base/ base/
 COPY benchmarks/ benchmarks/
 
 # setup.sh installs the apt packages (tesseract-ocr, -jpn, poppler-utils, libmagic1, qpdf),

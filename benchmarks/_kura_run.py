@@ -16,10 +16,10 @@ from pathlib import Path
 
 def run(folder: Path, data_dir: Path, model_cache: Path | None = None) -> dict:
     started = time.monotonic()
-    from app import offline  # noqa: F401
+    from app.identity.users import local_operator
+    from app.platform.settings import KuraSettings
     from app.service import KuraService
-    from app.settings import KuraSettings
-    from app.users import local_operator
+    from base import offline  # noqa: F401
     from ingest import parse_pool
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -27,12 +27,12 @@ def run(folder: Path, data_dir: Path, model_cache: Path | None = None) -> dict:
         (data_dir / "models").symlink_to(model_cache.resolve(), target_is_directory=True)
     service = KuraService(KuraSettings(data_dir=data_dir))
     try:
-        # What the ingest writer does when work arrives (app/ingest_jobs.py): start the parse
+        # What the ingest writer does when work arrives (app/service/jobs.py): start the parse
         # process's imports, then open the store and load the models meanwhile.
         parse_pool.warm_up()
         _ = service.embedder, service.sparse, service.index
         loaded = time.monotonic()
-        report = service.ingest(local_operator(), folder, [])
+        report = service.ingest(local_operator(), folder, ["bench"])
         done = time.monotonic()
     finally:
         service.close()

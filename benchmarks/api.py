@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from app import offline  # noqa: F401
+from base import offline  # noqa: F401
 from benchmarks.ingest import SEARCH_QUERIES as QUERIES
 from benchmarks.ingest import generate_folder
 from benchmarks.ingest import percentile as _pct
@@ -71,10 +71,10 @@ def main(argv: list[str]) -> int:
 
     import httpx
 
-    from app.api import standalone_app
+    from app.doors.http.api import standalone_app
+    from app.identity.users import ADMIN, EMPLOYEE, local_operator
+    from app.platform.settings import KuraSettings
     from app.service import KuraService
-    from app.settings import KuraSettings
-    from app.users import ADMIN, EMPLOYEE, local_operator
 
     results: dict = {
         "files": args.files,
@@ -95,14 +95,14 @@ def main(argv: list[str]) -> int:
             ingest_roots=str(work / "roots"),
             llm_max_answer_tokens=args.answer_tokens,
         )
-        service = KuraService(settings)
         # The embedder's ONNX export is reused from the normal data directory when it exists.
         from models.embedder import load_embedder
         from models.registry import resolve_embedder_path
 
-        service.__dict__["embedder"] = load_embedder(
+        embedder = load_embedder(
             resolve_embedder_path(base.embedder_path), base.embedder_backend, cache_dir=base.model_cache_dir
         )
+        service = KuraService(settings, embedder=embedder)
         server = None
         try:
             service.start_writer()

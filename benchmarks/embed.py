@@ -33,8 +33,8 @@ def main(argv: list[str]) -> int:
         print(f"{args.docs} does not exist; pass --docs")
         return 2
 
-    from app import offline  # noqa: F401
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
+    from base import offline  # noqa: F401
     from benchmarks._side_by_side import load_average, timed_child
     from ingest.parse_pool import parse_and_chunk
     from ingest.pipeline import list_files

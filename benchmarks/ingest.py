@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app import offline  # noqa: F401
+from base import offline  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -74,12 +74,11 @@ def change_files(folder: Path, count: int) -> int:
 
 
 def run_folder(label: str, folder: Path, data_dir: Path, embedder, changed: int = 0) -> dict:
+    from app.identity.users import local_operator
+    from app.platform.settings import KuraSettings
     from app.service import KuraService
-    from app.settings import KuraSettings
-    from app.users import local_operator
 
-    service = KuraService(KuraSettings(data_dir=data_dir))
-    service.__dict__["embedder"] = embedder  # loaded once for both folders
+    service = KuraService(KuraSettings(data_dir=data_dir), embedder=embedder)
     try:
         _ = service.index  # open the store and the manifest outside the timing
         first = service.ingest(local_operator(), folder, ["bench"])
@@ -142,7 +141,7 @@ def main(argv: list[str]) -> int:
     if args.compare_llamaindex:
         return compare_llamaindex(args.docs, args.rounds, args.json)
 
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
     from models.embedder import load_embedder
     from models.registry import resolve_embedder_path
 
@@ -201,7 +200,7 @@ def compare_llamaindex(docs: Path, rounds: int, json_path: Path | None) -> int:
     if not docs.is_dir():
         print(f"{docs} does not exist; pass --docs")
         return 2
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
     from models.onnx_export import ensure_onnx_export
     from models.registry import resolve_embedder_path
 

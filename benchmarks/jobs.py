@@ -1,4 +1,4 @@
-"""`kura bench jobs`: ingestion through the job queue (app/ingest_jobs.py) and search beside it.
+"""`kura bench jobs`: ingestion through the job queue (app/service/jobs.py) and search beside it.
 
 Into a fresh data directory, through KuraService like the UI and the CLI:
 1. one job of N generated files (one real passage each, as `kura bench ingest` writes them);
@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from app import offline  # noqa: F401
+from base import offline  # noqa: F401
 from benchmarks.ingest import SEARCH_QUERIES as QUERIES
 from benchmarks.ingest import generate_folder
 from benchmarks.ingest import percentile as _percentile
@@ -63,9 +63,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
+    from app.identity.users import local_operator
+    from app.platform.settings import KuraSettings
     from app.service import KuraService
-    from app.settings import KuraSettings
-    from app.users import local_operator
     from models.embedder import load_embedder
     from models.registry import resolve_embedder_path
 
@@ -78,8 +78,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="kura-bench-jobs-") as tmp:
         work = Path(tmp)
         one, *three, during = _folders(work, ["one", "two", "three", "four", "during"], args.files)
-        service = KuraService(KuraSettings(data_dir=work / "data"))
-        service.__dict__["embedder"] = embedder
+        service = KuraService(KuraSettings(data_dir=work / "data"), embedder=embedder)
         try:
             _ = service.index
             # Warm-up outside the timing: the first parse imports the parser's libraries.

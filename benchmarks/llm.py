@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from app import offline  # noqa: F401
+from base import offline  # noqa: F401
 
 CORPUS = (
     Path(__file__).resolve().parent.parent.parent
@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
 
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
     from models.llm import LlamaCppLLM
     from models.queue import LLMQueue
     from models.registry import packaged_llm_path

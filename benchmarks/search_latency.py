@@ -159,12 +159,13 @@ def main(argv: list[str]) -> int:
     if not 1 <= args.caller_groups <= args.acl_groups:
         parser.error("--caller-groups must be between 1 and --acl-groups")
 
-    from app import offline  # noqa: F401
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
+    from base import offline  # noqa: F401
+    from base.cjk import is_japanese
     from models.embedder import load_embedder
     from models.registry import resolve_embedder_path
     from retrieval.search import search_passages
-    from retrieval.sparse import SparseEncoder, is_japanese
+    from retrieval.sparse import SparseEncoder
 
     settings = KuraSettings()
     embedder = load_embedder(  # what the product runs: the ONNX export from the model cache

@@ -14,54 +14,16 @@ Usage:
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
-from ingest.parse import Block
+from base.cjk import CJK
+from base.text import estimate_tokens, join_text, split_sentences
+from ingest.blocks import Block
 
-_CJK = (
-    r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u3000-\u303f\uff01-\uff60"
-)
-_CJK_CHAR = re.compile(f"[{_CJK}]")
-_LATIN_WORD = re.compile(rf"[^\s{_CJK}]+")
-# A sentence ends after 。！？ (with any closing bracket), or after . ! ? followed by space.
-_SENTENCE_END = re.compile(
-    r"(?<=[。！？!?][」』）)])|(?<=[。！？])(?![」』）)])|(?<=[.!?])\s+(?=\S)"
-)
-
+_CJK = CJK
 # A block whose last sentence ends like this is complete; otherwise the next line continues it.
 _SENTENCE_CLOSED = re.compile(r"[。！？!?.:;：；」』）)]$")
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: CJK characters count 1, Latin words ~1.3."""
-    cjk = len(_CJK_CHAR.findall(text))
-    words = len(_LATIN_WORD.findall(text))
-    return cjk + math.ceil(words * 1.3)
-
-
-def is_cjk(char: str) -> bool:
-    return bool(_CJK_CHAR.match(char))
-
-
-def join_text(left: str, right: str, sep: str = " ") -> str:
-    """Join two pieces without putting a space between CJK characters."""
-    if not left:
-        return right
-    if not right:
-        return left
-    if sep == " " and (is_cjk(left[-1]) or is_cjk(right[0])):
-        return left + right
-    return left + sep + right
-
-
-def split_sentences(text: str) -> list[str]:
-    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text.strip())
-    # A line break inside Japanese text is layout, not meaning; inside English it is a space.
-    text = re.sub(rf"(?<=[{_CJK}])\n(?=[{_CJK}])", "", text)
-    text = text.replace("\n", " ")
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
 @dataclass(frozen=True)

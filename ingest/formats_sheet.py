@@ -8,8 +8,8 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
+from ingest.blocks import Block
 from ingest.formats_text import decode_text
-from ingest.parse import Block
 
 
 def parse_xlsx(path: Path) -> list[Block]:

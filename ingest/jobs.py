@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ingest.sqlite_db import open_shared, transaction
+from base.sqlite_state import open_shared, transaction
 
 JOBS_DB = "jobs.sqlite3"  # in the data directory, beside the manifest
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"

@@ -16,7 +16,7 @@ Threads: one connection guarded by one re-entrant lock, held for a whole transac
 30 s busy timeout against other processes (`kura docs` beside a server). Chosen over one
 connection per thread because reads inside a transaction (the writer's `_settle`) must see its
 own uncommitted rows, and because Streamlit runs each page in a short-lived thread, which
-would leave a connection behind per page run. Only the one ingest writer (app/ingest_jobs.py)
+would leave a connection behind per page run. Only the one ingest writer (app/service/jobs.py)
 opens transactions, and each is a few row writes, so a reader waits milliseconds at most.
 """
 
@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.sqlite_db import open_shared, transaction
+from base.sqlite_state import open_shared, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (

@@ -20,11 +20,12 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from base.cjk import CJK
 from ingest.errors import CorruptFile, OcrUnavailable
 
 OCR_LANGUAGES = "eng+jpn"
 RASTER_DPI = 200  # tesseract's accuracy drops below ~150 dpi for 10pt text; 300 doubles the time
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff60\u3000-\u303f"
+_CJK = CJK
 # tesseract puts spaces between Japanese characters (and digits inside Japanese): not meaning.
 _SPACE_IN_CJK = re.compile(
     rf"(?<=[{_CJK}0-9０-９])[ \t]+(?=[{_CJK}])|(?<=[{_CJK}])[ \t]+(?=[0-9０-９])"

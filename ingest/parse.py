@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from app import offline  # noqa: F401  (telemetry off before unstructured loads)
+from base import offline  # noqa: F401  (telemetry off before unstructured loads)
+from base.cjk import CJK
+from ingest.blocks import Block, BlockKind, ParsedDocument
 from ingest.errors import CorruptFile, EmptyFile, EncryptedFile, IngestError, UnreadableFile
 
 log = logging.getLogger(__name__)
-
-BlockKind = Literal["title", "text", "table", "list"]
 
 # Kept for callers that filter by name before parsing; the content decides in the end.
 SUPPORTED_SUFFIXES = frozenset(
@@ -52,29 +50,6 @@ SUPPORTED_SUFFIXES = frozenset(
 )
 # A page with fewer visible characters than this in its text layer is treated as a scan.
 MIN_TEXT_LAYER_CHARS = 20
-
-
-@dataclass(frozen=True)
-class Block:
-    """One structural piece of a document: a heading, a paragraph, a list item or a table."""
-
-    text: str
-    kind: BlockKind
-    page: int | None = None
-    heading_level: int = 0  # for titles: 0 is the top level
-
-
-@dataclass
-class ParsedDocument:
-    path: Path
-    blocks: list[Block] = field(default_factory=list)
-    file_format: str = ""  # what the content is (may differ from the extension)
-    ocr_pages: tuple[int, ...] = ()  # pages whose text came from OCR
-
-    @property
-    def page_count(self) -> int:
-        pages = [b.page for b in self.blocks if b.page is not None]
-        return max(pages) if pages else 0
 
 
 _KIND_BY_CATEGORY: dict[str, BlockKind] = {
@@ -356,8 +331,7 @@ def _compact_cells(row: list[str]) -> list[str]:
 
 # --- after parsing: page furniture out, Japanese headings recognised ------------------------
 
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff60"
-_MOSTLY_CJK = re.compile(rf"[{_CJK}]")
+_MOSTLY_CJK = re.compile(f"[{CJK}]")
 _NUM = r"[0-9０-９一二三四五六七八九十百〇]+"
 # 第１章 総則 / 第２節 … → section headings; （目的） and 【第１条 目的】 → article captions.
 _JA_CHAPTER = re.compile(rf"^第{_NUM}[編章]\s*\S")

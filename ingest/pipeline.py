@@ -217,7 +217,7 @@ def sync_folder(
     should_stop: Callable[[], bool] | None = None,
 ) -> IngestReport:
     """Recovery is not done here: the process that opens the index runs `recover()` once,
-    before its writer takes the first job (app/ingest_jobs.py); recovering inside a sync would
+    before its writer takes the first job (app/service/jobs.py); recovering inside a sync would
     delete chunks another sync had staged. `should_stop` is asked between files."""
     root = root.resolve()
     if not root.exists():

@@ -16,13 +16,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from base.cjk import KANJI_KATAKANA
+
 CITATION = re.compile(r"\[(\d{1,3})\]")
 # Sentence ends: ASCII punctuation needs a space after it (so 3.5 is not split), CJK does not.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\[\s])|(?<=[。！？])\s*(?=[^\[\s])|\n+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+|\d+(?:[.,]\d+)?")
-_CJK_RUN = re.compile(
-    r"[\u4e00-\u9fff\u30a0-\u30ff\u3400-\u4dbf]+"
-)  # kanji and katakana: the content in Japanese
+_CJK_RUN = re.compile(f"[{KANJI_KATAKANA}]+")  # kanji and katakana: the content in Japanese
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on at by for with from as is are was were be been being it its this that these "
     "those there their they them he she his her we our you your i me my not no nor so than then too very can could "

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from app import offline  # noqa: F401  (hub access off before sentence-transformers loads)
+from base import offline  # noqa: F401  (hub access off before sentence-transformers loads)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def covers(embedder: Embedder, text: str) -> bool:
     languages = getattr(embedder, "languages", None)
     if languages is None or "ja" in languages:
         return True
-    from retrieval.sparse import is_japanese
+    from base.cjk import is_japanese
 
     return not is_japanese(text)
 

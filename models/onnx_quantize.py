@@ -18,7 +18,6 @@ Usage:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from base.hashing import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,6 @@ def quantizer_spec() -> str:
 
     return f"onnxruntime {onnxruntime.__version__} quantize_dynamic QInt8 per-channel MatMul"
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_int8(fp32_folder: Path) -> Path | None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 import httpx
 
 from models.errors import LLMUnavailable
-from models.llm import RuntimeInfo
+from models.llm_runtime import RuntimeInfo
 
 
 class OpenAICompatibleLLM:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+from base.cjk import question_language
 
 SYSTEM_EN = (
     "You answer questions using only the numbered passages provided. "
@@ -28,10 +27,6 @@ class PromptPassage:
     source: str  # "handbook.pdf p.12"
     text: str
 
-
-def question_language(question: str) -> str:
-    """'ja' when the question contains Japanese script, else 'en'."""
-    return "ja" if _JAPANESE.search(question) else "en"
 
 
 def build_messages(question: str, passages: Sequence[PromptPassage]) -> list[dict[str, str]]:

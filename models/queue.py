@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from models.llm import LLM
@@ -109,10 +109,15 @@ class QueuedStream(Iterator[str]):
 
 
 class LLMQueue:
-    def __init__(self, llm: LLM, max_waiting: int = 16) -> None:
+    """`llm` is the model, or `load` returns it when the first answer in line needs it (so the
+    line takes places before the model is loaded, and a search never loads it)."""
+
+    def __init__(self, llm: LLM | None = None, max_waiting: int = 16, load: Callable[[], LLM] | None = None) -> None:
         if max_waiting < 1:
             raise ValueError(f"max_waiting must be at least 1, not {max_waiting}")
-        self.llm = llm
+        if llm is None and load is None:
+            raise ValueError("an LLMQueue needs a model or a function that loads one")
+        self._llm, self._load = llm, load
         self.max_waiting = max_waiting
         self._cond = threading.Condition()
         self._by_user: dict[str, deque[_Ticket]] = {}
@@ -123,6 +128,14 @@ class LLMQueue:
         self.served: deque[tuple[int, str]] = deque(
             maxlen=1000
         )  # (ticket id, user) in the order served
+
+    @property
+    def llm(self) -> LLM:
+        """The model that answers (loaded now by `load` if this is its first use)."""
+        if self._llm is None:
+            assert self._load is not None
+            self._llm = self._load()
+        return self._llm
 
     def submit(
         self,
@@ -220,7 +233,7 @@ class LLMQueue:
                     raise TimeoutError(
                         f"an answer was still running after {timeout_s:.0f} s; try the swap again"
                     )
-                old, self.llm = self.llm, llm
+                old, self._llm = self._llm, llm
             finally:
                 self._paused = False
                 self._grant()

@@ -18,7 +18,6 @@ Usage:
 from __future__ import annotations
 
 import base64
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -27,6 +26,7 @@ import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from base.hashing import sha256_of
 from models.errors import ModelError, ModelInvalid, ModelMissing
 from models.gguf import read_gguf
 
@@ -64,13 +64,6 @@ class ModelEntry:
                     return path / candidate
         return path
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def available_memory_bytes() -> int | None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ingest.chunk import estimate_tokens, join_text
-from retrieval.search import Passage
+from base.text import estimate_tokens, join_text
+from retrieval.passage import Passage
 from retrieval.sparse import SparseEncoder
 
 

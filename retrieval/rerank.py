@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import offline  # noqa: F401  (hub access off before sentence-transformers loads)
+from base import offline  # noqa: F401  (hub access off before sentence-transformers loads)
 
 if TYPE_CHECKING:
-    from retrieval.search import Passage
+    from retrieval.passage import Passage
 
 
 class RerankerMissing(FileNotFoundError):

@@ -14,14 +14,14 @@ Usage:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from base.cjk import is_japanese
 from models.embedder import Embedder
-from retrieval.sparse import SparseEncoder, is_japanese
-from retrieval.store import ChunkStore, Fusion, Groups, Hit
+from retrieval.passage import Passage
+from retrieval.sparse import SparseEncoder
+from retrieval.store import ChunkStore, Fusion, Groups
 
 if TYPE_CHECKING:
     from retrieval.rerank import Reranker
@@ -30,55 +30,6 @@ MODES = ("hybrid", "dense", "sparse")
 # DBSF, chosen by measurement (README "Retrieval quality"): on SQuAD RRF fell below BM25 alone
 # (nDCG@10 .868 vs .891) while DBSF rose above it (.906); on Cranfield DBSF .419 vs RRF .415.
 DEFAULT_FUSION = Fusion("dbsf")
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A chunk found for a query, with everything a citation needs."""
-
-    chunk_id: str
-    doc_id: str
-    text: str
-    title: str
-    source_path: str
-    page: int | None
-    page_end: int | None
-    heading_path: tuple[str, ...]
-    chunk_index: int
-    score: float
-    # Raw signals behind `score` (a fused rank score in hybrid mode, meaningless as an absolute):
-    # the query/chunk cosine (when dense ran) and the cross-encoder's score (when it ran).
-    dense_score: float | None = None
-    rerank_score: float | None = None
-
-    @classmethod
-    def from_hit(cls, hit: Hit, query_vector: Sequence[float] | None = None) -> Passage:
-        p = hit.payload
-        dense_score = (
-            _cosine(query_vector, hit.dense) if query_vector is not None and hit.dense else None
-        )
-        return cls(
-            chunk_id=hit.id,
-            doc_id=hit.doc_id,
-            text=hit.text,
-            title=str(p.get("title", "")),
-            source_path=str(p.get("source_path", "")),
-            page=p.get("page"),
-            page_end=p.get("page_end"),
-            heading_path=tuple(p.get("heading_path") or ()),
-            chunk_index=int(p.get("chunk_index", 0)),
-            score=hit.score,
-            dense_score=dense_score,
-        )
-
-    @property
-    def location(self) -> str:
-        """'path p.N' (or 'path pp.N-M'), the form citations are printed in."""
-        if self.page is None:
-            return self.source_path
-        if self.page_end and self.page_end != self.page:
-            return f"{self.source_path} pp.{self.page}-{self.page_end}"
-        return f"{self.source_path} p.{self.page}"
 
 
 def search_passages(
@@ -144,9 +95,3 @@ def parse_fusion(spec: str) -> Fusion:
             f"fusion {spec!r}: write weights as rrf:DENSE,SPARSE, e.g. rrf:1,1.5"
         ) from exc
     return Fusion(method, dense_weight=dense_w, sparse_weight=sparse_w)
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0

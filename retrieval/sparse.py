@@ -34,6 +34,7 @@ from functools import cached_property
 
 import mmh3
 
+from base.cjk import JAPANESE, is_japanese, japanese_share  # noqa: F401  (is_japanese: re-exported)
 from retrieval.store import SparseVec
 
 JAPANESE_ANALYZERS = ("sudachi", "bigram", "qdrant")
@@ -42,9 +43,9 @@ SUDACHI_MODE = "A"
 # (JSQuAD chunks: 127 bigrams vs 54 words on average), so they get their own average length.
 NGRAM_K1, NGRAM_B, NGRAM_AVG_LEN = 0.9, 0.4, 127.0
 
-# Hiragana, katakana (incl. half-width), CJK ideographs and the iteration mark. Punctuation is
-# deliberately outside: it separates runs and never becomes a token.
-_JA = r"\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\u3005\u30fc"
+# Japanese letters (base/cjk.py); punctuation is outside on purpose: it separates runs and never
+# becomes a token.
+_JA = JAPANESE
 _RUNS = re.compile(rf"(?P<ja>[{_JA}]+)|(?P<other>[^{_JA}]+)")
 _JA_CHAR = re.compile(rf"[{_JA}]")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -70,19 +71,6 @@ ENGLISH_STOPWORDS = frozenset(
     yourself yourselves s t also""".split()
 )
 
-
-def japanese_share(text: str) -> float:
-    """Fraction of the non-space characters of `text` that are Japanese (kana or kanji)."""
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
-        return 0.0
-    return sum(1 for c in chars if _JA_CHAR.match(c)) / len(chars)
-
-
-def is_japanese(text: str) -> bool:
-    """A query is Japanese when a fifth of its characters are kana/kanji (a product name in
-    Latin letters inside a Japanese question must not flip it to English)."""
-    return japanese_share(text) >= 0.2
 
 
 def term_id(token: str) -> int:

@@ -375,7 +375,7 @@ class EdgeStore:
         return {str(hit.value) for hit in facets.hits}
 
     def export_points(self, batch: int = 512) -> Iterator[list[StoredChunk]]:
-        """Every chunk, staged or not, with its vectors: for migration (app/cli_ops.py)."""
+        """Every chunk, staged or not, with its vectors: for migration (app/doors/cli/ops.py)."""
         qe = self._qe
         offset = None
         while True:

@@ -11,7 +11,7 @@ if [ -z "$folder" ]; then
 fi
 if [ -n "$folder" ]; then
   echo "[kura] ingesting $folder"
-  .venv/bin/kura ingest "$folder" || echo "[kura] nothing could be ingested from $folder (see the report above)"
+  .venv/bin/kura ingest "$folder" --groups "${KURA_DEMO_GROUPS:-everyone}" || echo "[kura] nothing could be ingested from $folder (see the report above)"
 fi
 # First run only: create the 'admin' account and print its one-time password (never a default).
 .venv/bin/kura users bootstrap 2>/dev/null || echo "[kura] sign in with an existing account (reset one: .venv/bin/kura users set-password NAME)"

@@ -1,5 +1,5 @@
 """A real HTTP server on a loopback port for API tests and benchmarks: uvicorn in a thread,
-serving kura's API (app/api) over a real KuraService. Every log record any logger writes while
+serving kura's API (app/doors/http/api) over a real KuraService. Every log record any logger writes while
 it runs is kept, so a test can prove that no API key reaches a log line."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app import offline  # noqa: F401  (before any model library is imported)
+from base import offline  # noqa: F401  (before any model library is imported)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -41,7 +41,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def settings(data_dir: Path):
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
 
     return KuraSettings(data_dir=data_dir)
 
@@ -69,9 +69,7 @@ def service(settings, embedder, llm) -> Iterator:
     """A KuraService on a fresh data directory, sharing the session's loaded models."""
     from app.service import KuraService
 
-    svc = KuraService(settings)
-    svc.__dict__["embedder"] = embedder  # cached_property: reuse the loaded model
-    svc.__dict__["llm"] = llm
+    svc = KuraService(settings, embedder=embedder, llm=llm)
     yield svc
     svc.close()
 

@@ -1,4 +1,4 @@
-"""The HTTP API against a real server on a loopback port: uvicorn serving app/api over a real
+"""The HTTP API against a real server on a loopback port: uvicorn serving app/doors/http/api over a real
 KuraService (real qdrant-edge, parser, embedder, llama.cpp), with real clients (httpx and the
 unmodified `openai` SDK). The leak matrix of tests/test_leaks_acl.py runs through the REST
 search and ask endpoints and the OpenAI endpoint; personal keys fail in every way they must;
@@ -18,10 +18,10 @@ import httpx
 import openai
 import pytest
 
-from app.api import standalone_app
+from app.doors.http.api import standalone_app
+from app.identity.users import AUDITOR, EMPLOYEE, AccessDenied, local_operator
+from app.platform.settings import KuraSettings
 from app.service import KuraService
-from app.settings import KuraSettings
-from app.users import AUDITOR, EMPLOYEE, AccessDenied, local_operator
 from tests.api_server import LogKeeper, LoopbackServer
 from tests.test_leaks_acl import (
     CORPUS,
@@ -76,10 +76,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder, llm) -> Iterator[W
         cors_origins=ORIGIN,
         max_file_mb=0.05,
     )
-    service = KuraService(settings)
     recorder = RecordingLLM(llm)
-    service.__dict__["embedder"] = embedder
-    service.__dict__["llm"] = recorder
+    service = KuraService(settings, embedder=embedder, llm=recorder)
     for folder, groups in (("public", ("everyone",)), ("hr", ("hr",)), ("executives", ("executives",))):
         assert not service.ingest(local_operator(), root / "corpus" / folder, groups).failures
     for p in PERSONAS:
@@ -304,14 +302,15 @@ def test_admin_uploads_land_inside_the_upload_area_and_jobs_report_per_file(worl
         assert not (world.service.settings.data_dir.parent / "escaped.md").exists()
 
         big = [("files", ("big.md", b"x" * 60_000, "text/markdown"))]
-        r = http.post("/api/v1/ingest/upload", files=big)
+        r = http.post("/api/v1/ingest/upload", files=big, data={"groups": "everyone"})
         assert r.status_code == 413 and r.json()["error"]["code"] == "file_too_large"
 
         r = http.post("/api/v1/ingest/folder", json={"folder": "/etc", "groups": ["everyone"]})
         assert r.status_code == 403 and r.json()["error"]["code"] == "folder_not_allowed"
         escape = str(world.root / "allowed" / ".." / "corpus" / "hr")
         assert http.post("/api/v1/ingest/folder", json={"folder": escape}).status_code == 403
-        r = http.post("/api/v1/ingest/folder", json={"folder": str(world.root / "allowed" / "manuals")})
+        manuals = str(world.root / "allowed" / "manuals")
+        r = http.post("/api/v1/ingest/folder", json={"folder": manuals, "groups": ["everyone"]})
         assert r.status_code == 202
         assert http.get("/api/v1/jobs/999999").status_code == 404
         world.service.ingest_jobs.wait(r.json()["job_id"])
@@ -320,6 +319,34 @@ def test_admin_uploads_land_inside_the_upload_area_and_jobs_report_per_file(worl
     with world.client(world.keys["pub"]) as http:
         found = http.post("/api/v1/search", json={"query": "toner code for the printer"}).json()["passages"]
         assert any("T-88" in p["snippet"] for p in found)
+
+
+def test_every_door_shares_the_readers_size_and_display_path_rules(world: World) -> None:
+    """Rules live in the use case: no ingest without readers, one size limit per field answered
+    with 413 naming it (the OpenAI door once ran a 300,000-character message), display paths."""
+    uploads = world.service.settings.data_dir / "uploads"
+    before = sorted(uploads.iterdir()) if uploads.exists() else []
+    with world.client(world.key("admin1", "admin")) as http:
+        files = [("files", ("memo.md", b"# Memo\n\nThe lobby opens at 7:00.\n", "text/markdown"))]
+        r = http.post("/api/v1/ingest/upload", files=files)
+        assert r.status_code == 400 and "choose who may read" in r.json()["error"]["message"]
+        r = http.post("/api/v1/ingest/folder", json={"folder": str(world.root / "allowed" / "manuals")})
+        assert r.status_code == 400 and "everyone" in r.json()["error"]["message"]
+    assert (sorted(uploads.iterdir()) if uploads.exists() else []) == before  # nothing was written
+    key = world.keys["pub"]
+    with world.client(key) as http:
+        for path, body in (("/api/v1/ask", {"question": "x" * 5000}), ("/api/v1/search", {"query": "x" * 5000})):
+            r = http.post(path, json=body)
+            assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text
+            assert "4,000 characters" in r.json()["error"]["message"]
+        asked = http.post("/api/v1/ask", json={"question": "How many days of paid vacation per year?"}).json()
+        found = http.post("/api/v1/search", json={"query": "paid vacation days"}).json()["passages"]
+    paths = [c["path"] for c in asked["citations"] + found]
+    assert "handbook.md" in paths and not [p for p in paths if p.startswith("/") or str(world.root) in p], paths
+    sdk = openai.OpenAI(base_url=f"{world.url}/v1", api_key=key, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as refused:
+        sdk.chat.completions.create(model="kura", messages=[{"role": "user", "content": "leave? " * 43_000}])
+    assert refused.value.status_code == 413 and "4,000" in str(refused.value)
 
 
 def test_users_groups_documents_audit_and_health_for_the_right_roles(world: World) -> None:

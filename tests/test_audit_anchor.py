@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.audit import AuditKeyMissing, AuditLog
+from app.audit.log import AuditKeyMissing, AuditLog
 
 runner = CliRunner()
 
@@ -29,7 +29,7 @@ def log(data_dir: Path) -> AuditLog:
 
 
 def kura(*args: str):
-    from app.cli import app
+    from app.doors.cli.main import app
 
     return runner.invoke(app, list(args))
 
@@ -160,7 +160,7 @@ def test_missing_key_stops_every_write_and_says_how_to_restore_it(
 
 
 def test_missing_key_refuses_questions(service, tmp_path: Path) -> None:
-    from app.users import User, local_operator
+    from app.identity.users import User, local_operator
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -177,7 +177,7 @@ def test_missing_key_refuses_questions(service, tmp_path: Path) -> None:
 def test_a_question_refused_because_the_line_is_full_is_logged_without_chunks(
     service, tmp_path: Path
 ) -> None:
-    from app.users import User, local_operator
+    from app.identity.users import User, local_operator
     from models.queue import QueueFull
 
     docs = tmp_path / "docs"
@@ -185,7 +185,7 @@ def test_a_question_refused_because_the_line_is_full_is_logged_without_chunks(
     (docs / "leave.md").write_text("# Leave\n\nStaff get 25 days of paid leave per year.\n")
     service.ingest(local_operator(), docs, ["staff"])
     alice = User("alice", groups=("staff",))
-    service.settings.llm_queue_limit = 1  # read when the line is made: one may wait
+    service.llm_queue.max_waiting = 1  # one may wait
     hello = [{"role": "user", "content": "Say hello."}]
     running = service.llm_queue.submit("bob", hello, 4)
     next(running)  # bob has the model

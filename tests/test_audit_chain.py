@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app.audit import AuditLog, read_export
+from app.audit.log import AuditLog, read_export
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def test_follow_streams_new_entries_and_survives_archiving(log: AuditLog) -> Non
 def test_kura_audit_verify_exits_1_and_names_the_entry(
     log: AuditLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.cli import app
+    from app.doors.cli.main import app
 
     monkeypatch.setenv("KURA_DATA_DIR", str(log.path.parent))
     runner = CliRunner()
@@ -196,7 +196,7 @@ def test_kura_audit_verify_exits_1_and_names_the_entry(
 def test_kura_audit_export_writes_csv_and_is_itself_audited(
     log: AuditLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.cli import app
+    from app.doors.cli.main import app
 
     monkeypatch.setenv("KURA_DATA_DIR", str(log.path.parent))
     dest = log.path.parent / "out.csv"
@@ -229,9 +229,9 @@ def test_the_auditors_verify_reports_a_wiped_log_every_time_and_is_recorded_only
 ) -> None:
     """service.verify_audit (every door's) checks before it records the check: recording first
     would start a wiped log afresh and the second verify would find it whole."""
+    from app.identity.users import EMPLOYEE, AccessDenied, User, local_operator
+    from app.platform.settings import KuraSettings
     from app.service import KuraService
-    from app.settings import KuraSettings
-    from app.users import EMPLOYEE, AccessDenied, User, local_operator
 
     service = KuraService(KuraSettings(data_dir=tmp_path / "data"))
     try:

@@ -123,8 +123,7 @@ def test_one_bad_file_does_not_stop_the_folder(tmp_path: Path, settings, embedde
 
     from ingest.pipeline import Index, sync_folder
 
-    service = KuraService(settings)
-    service.__dict__["embedder"] = embedder
+    service = KuraService(settings, embedder=embedder)
     try:
         index: Index = service.index  # type: ignore[attr-defined]
         index.max_file_bytes = 2_000_000

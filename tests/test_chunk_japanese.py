@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
-from ingest.chunk import chunk_blocks, estimate_tokens
-from ingest.parse import Block, parse_file
+from base.text import estimate_tokens
+from ingest.blocks import Block
+from ingest.chunk import chunk_blocks
+from ingest.parse import parse_file
 from tests.conftest import shared_doc
 
 _ENDS_SENTENCE = re.compile(r"[。！？」）)]$")

@@ -17,7 +17,7 @@ COMMANDS = (["docs"], ["search", "leave"], ["audit", "verify"], ["users", "list"
 
 def kura(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "app.doors.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -84,3 +84,17 @@ def test_good_settings_still_run_the_command(tmp_path: Path) -> None:
     # The same harness with valid settings succeeds, so the failures above are about the values.
     result = kura("docs", env=clean_env(tmp_path / "d", KURA_MAX_FILE_MB="50"))
     assert result.returncode == 0, result.stderr
+
+
+def test_an_ingest_that_names_no_readers_is_refused_in_one_line_and_nothing_is_published(tmp_path: Path) -> None:
+    """The readers rule is the use case's (app/service/rules.py): the shell gets it like the API
+    and the browser, and `everyone` is published to only when it is named."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "memo.md").write_text("# Memo\n\nThe lobby opens at 7:00.\n")
+    env = clean_env(tmp_path / "d")
+    refused = kura("ingest", str(folder), env=env)
+    assert_one_line_error(refused, "choose who may read", "everyone")
+    assert "0 chunks" not in refused.stdout and "ingestion report" not in refused.stdout
+    listed = kura("docs", env=env)
+    assert listed.returncode == 0 and "memo.md" not in listed.stdout, listed.stdout + listed.stderr

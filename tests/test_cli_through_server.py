@@ -4,8 +4,8 @@ API's marks, the access log shows the calls); without one they run in-process. T
 endpoints refuse other keys (audited), and keys created over the API are never stronger or
 longer-lived than the key that made them; no secret reaches a log.
 
-The server is the real API (app/api) on uvicorn on a loopback port over a real KuraService,
-with the server.json a `kura serve` writes (app/server_token.py); no model is loaded.
+The server is the real API (app/doors/http/api) on uvicorn on a loopback port over a real KuraService,
+with the server.json a `kura serve` writes (app/identity/operator_token.py); no model is loaded.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from app import server_token
-from app.api import standalone_app
+from app.doors.http.api import standalone_app
+from app.identity import operator_token as server_token
+from app.identity.users import ADMIN, AUDITOR, EMPLOYEE, local_operator
+from app.platform.settings import KuraSettings
 from app.service import KuraService
-from app.settings import KuraSettings
-from app.users import ADMIN, AUDITOR, EMPLOYEE, local_operator
 from tests.api_server import LogKeeper, LoopbackServer
 from tests.conftest import REPO
 
@@ -83,12 +83,12 @@ def _kura(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
     env.update(KURA_DATA_DIR=str(data), COLUMNS="200")
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "app.doors.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
 
 
 def _in_process(data: Path, monkeypatch: pytest.MonkeyPatch, *args: str):  # noqa: ANN202
-    from app.cli import app
+    from app.doors.cli.main import app
 
     for name in [k for k in os.environ if k.startswith("KURA_")]:
         monkeypatch.delenv(name)

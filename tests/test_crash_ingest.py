@@ -22,7 +22,7 @@ from .conftest import REPO
 _DRIVER = """
 import sys
 from pathlib import Path
-from app import offline
+from base import offline
 from ingest.manifest import Manifest
 from ingest.pipeline import Index, recover, sync_folder
 from models.embedder import load_embedder

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from app.privacy import exposed
+from app.platform.privacy import exposed
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(
@@ -94,7 +94,7 @@ def test_nobody_can_read_what_the_cli_writes_and_looser_modes_are_fixed_at_start
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
     env["KURA_DATA_DIR"] = str(data)
     done = subprocess.run(  # the real `kura` entry point, started with a loose umask
-        [sys.executable, "-c", "import os; os.umask(0o022); from app.cli import main; main()",
+        [sys.executable, "-c", "import os; os.umask(0o022); from app.doors.cli.main import main; main()",
          "audit", "checkpoint"],
         cwd=REPO, env=env, capture_output=True, text=True,
     )  # fmt: skip
@@ -106,7 +106,7 @@ def test_nobody_can_read_what_the_cli_writes_and_looser_modes_are_fixed_at_start
 
 
 def test_doctor_fails_on_a_data_dir_other_accounts_can_read(settings, data_dir: Path) -> None:
-    from app.cli_models import _data_dir_private, run_checks
+    from app.doors.cli.models import _data_dir_private, run_checks
 
     settings.ensure_dirs()
     (data_dir / "manifest.sqlite3").write_bytes(b"")
@@ -119,7 +119,7 @@ def test_doctor_fails_on_a_data_dir_other_accounts_can_read(settings, data_dir: 
 
 
 def test_nobody_can_read_a_backup(service, open_parent: Path, tmp_path: Path) -> None:
-    from app.users import local_operator
+    from app.identity.users import local_operator
 
     docs = tmp_path / "docs"
     docs.mkdir()

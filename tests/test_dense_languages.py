@@ -70,8 +70,8 @@ def test_japanese_chunks_have_no_dense_vector_and_are_found_by_bm25(
 def test_one_setting_names_the_dense_languages_for_chunks_and_questions(tmp_path: Path, monkeypatch) -> None:
     """KURA_EMBEDDER_LANGUAGES=en,ja (a site with a multilingual model): Japanese chunks get
     dense vectors too; left at its default, only English does."""
+    from app.platform.settings import KuraSettings
     from app.service import KuraService
-    from app.settings import KuraSettings
 
     monkeypatch.setenv("KURA_EMBEDDER_LANGUAGES", "en,ja")
     both = KuraService(KuraSettings(data_dir=tmp_path / "both"))

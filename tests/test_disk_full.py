@@ -32,10 +32,10 @@ set -u
 disk="$1"; docs="$2"; kura="$3"
 mount -t tmpfs -o size=3m tmpfs "$disk"
 export KURA_DATA_DIR="$disk/kura" KURA_EMBEDDER_BACKEND=torch
-echo "== refuse"; "$kura" ingest "$docs" 2>&1; echo "rc=$?"
-echo "== fill"; KURA_MIN_FREE_MB=0 "$kura" ingest "$docs" >/dev/null 2>&1; echo "rc=$?"
+echo "== refuse"; "$kura" ingest "$docs" --groups everyone 2>&1; echo "rc=$?"
+echo "== fill"; KURA_MIN_FREE_MB=0 "$kura" ingest "$docs" --groups everyone >/dev/null 2>&1; echo "rc=$?"
 mount -o remount,size=600m "$disk"
-echo "== resume"; "$kura" ingest "$docs" 2>&1; echo "rc=$?"
+echo "== resume"; "$kura" ingest "$docs" --groups everyone 2>&1; echo "rc=$?"
 echo "== docs"; "$kura" docs 2>&1
 echo "== search"; "$kura" search "minimum equipment list" --limit 3 2>&1
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from app.cli_models import doctor, models_app, run_checks
+from app.doors.cli.models import doctor, models_app, run_checks
 
 
 def _cli() -> typer.Typer:

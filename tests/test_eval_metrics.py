@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.eval import (
+from app.service.evaluation import (
     DatasetError,
     answer_in,
     evaluate,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from app.identity.users import User
+from app.platform.settings import KuraSettings
 from app.service import DocumentNotFound, KuraService
-from app.settings import KuraSettings
-from app.users import User
 from retrieval.store import ALL_GROUPS
 
 from .conftest import shared_doc
@@ -54,8 +54,7 @@ def _folder(root: Path, name: str, rng: random.Random, files: int) -> Path:
 
 
 def _service(data_dir: Path, embedder) -> KuraService:
-    service = KuraService(KuraSettings(data_dir=data_dir))
-    service.__dict__["embedder"] = embedder  # cached_property: reuse the session's model
+    service = KuraService(KuraSettings(data_dir=data_dir), embedder=embedder)
     return service
 
 

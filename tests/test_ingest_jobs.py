@@ -1,4 +1,4 @@
-"""Ingestion as durable jobs (app/ingest_jobs.py, ingest/jobs.py): kill -9 during a queued, a
+"""Ingestion as durable jobs (app/service/jobs.py, ingest/jobs.py): kill -9 during a queued, a
 running and a cancelling job; cancel; watched folders; the audit trail of every job. Real store,
 real parser, real embedder, real child processes killed with SIGKILL."""
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from app.ingest_jobs import JobCancelled
+from app.identity.users import User
+from app.platform.settings import KuraSettings
 from app.service import KuraService
-from app.settings import KuraSettings
-from app.users import User
+from app.service.jobs import JobCancelled
 from ingest.jobs import CANCELLED, DONE, JobQueue, parse_interval
 from retrieval.store import ALL_GROUPS
 
@@ -32,17 +32,16 @@ WORDS = "leave expenses badges laptops parking training remote holidays payroll 
 _DRIVER = """
 import json, sys, time
 from pathlib import Path
-from app import offline
+from base import offline
 import ingest.pipeline
 ingest.pipeline.EMBED_BATCH = 16  # a store flush every few files: many points to be killed at
 from app.service import KuraService
-from app.settings import KuraSettings
-from app.users import User
+from app.platform.settings import KuraSettings
+from app.identity.users import User
 from models.embedder import load_embedder
 
 data, model, submits = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
-service = KuraService(KuraSettings(data_dir=data))
-service.__dict__["embedder"] = load_embedder(model, "onnx")
+service = KuraService(KuraSettings(data_dir=data), embedder=load_embedder(model, "onnx"))
 admin = User("ann", frozenset({"admin"}))
 for folder, groups in submits:
     print("job", service.submit_ingest(admin, Path(folder), groups).id, flush=True)
@@ -79,8 +78,7 @@ def _folder(root: Path, name: str, files: int, sections: int) -> Path:
 
 
 def _service(data_dir: Path, embedder) -> KuraService:
-    service = KuraService(KuraSettings(data_dir=data_dir))
-    service.__dict__["embedder"] = embedder
+    service = KuraService(KuraSettings(data_dir=data_dir), embedder=embedder)
     return service
 
 
@@ -338,7 +336,7 @@ def test_cli_ingest_beside_a_running_writer_is_run_and_followed_there(
         "PYTHONPATH": str(REPO),
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "jobs", "work"],
+        [sys.executable, "-m", "app.doors.cli", "jobs", "work"],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -348,7 +346,7 @@ def test_cli_ingest_beside_a_running_writer_is_run_and_followed_there(
         data_dir.mkdir(parents=True, exist_ok=True)
         _wait_for(lambda: WriterLock(data_dir / "jobs.lock").held_elsewhere(), "the worker taking the writer lock")
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "ingest", str(folder), "--groups", "staff"],
+            [sys.executable, "-m", "app.doors.cli", "ingest", str(folder), "--groups", "staff"],
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -358,13 +356,13 @@ def test_cli_ingest_beside_a_running_writer_is_run_and_followed_there(
         assert done.returncode == 0, done.stdout + done.stderr
         assert "ingested" in done.stdout and "3 " in done.stdout
         listed = subprocess.run(
-            [sys.executable, "-m", "app.cli", "jobs", "list"], cwd=REPO, env=env, capture_output=True, text=True
+            [sys.executable, "-m", "app.doors.cli", "jobs", "list"], cwd=REPO, env=env, capture_output=True, text=True
         )
         assert listed.returncode == 0 and "done" in listed.stdout
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=120)
-    from app.audit import AuditLog
+    from app.audit.log import AuditLog
 
     started = [e for e in AuditLog(data_dir / "audit.jsonl").entries() if e["action"] == "job_started"]
     assert [e["writer_pid"] for e in started] == [worker.pid]

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.accounts import SessionExpired
+from app.identity.accounts import SessionExpired
+from app.identity.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, local_operator
+from app.platform.settings import KuraSettings
 from app.service import DocumentNotFound, KuraService
-from app.settings import KuraSettings
-from app.users import ADMIN, AUDITOR, EMPLOYEE, AccessDenied, User, local_operator
 
 PASSWORD = "Leak-test-phrase-2024"
 HR_SECRET, EXEC_SECRET, HR_JA_SECRET = (
@@ -185,10 +185,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder, llm):  # noqa: ANN
     for relative, text in CORPUS.items():
         (root / "corpus" / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / "corpus" / relative).write_text(text, encoding="utf-8")
-    service = KuraService(KuraSettings(data_dir=root / "data", min_relevance=0.0))
     recorder = RecordingLLM(llm)
-    service.__dict__["embedder"] = embedder
-    service.__dict__["llm"] = recorder
+    service = KuraService(KuraSettings(data_dir=root / "data", min_relevance=0.0), embedder=embedder, llm=recorder)
     operator = local_operator()
     for folder, groups in (
         ("public", ("everyone",)),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.backup import BackupError, backup_service, restore_backup, verify_backup
-from app.users import User, local_operator
+from app.identity.users import User, local_operator
+from app.service.backup import BackupError, backup_parts, restore_backup, verify_backup
 
 POLICY = """# Remote work
 
@@ -42,22 +42,20 @@ def ingested(service, tmp_path: Path):
 def test_restored_backup_gives_identical_search_results_and_a_verifying_audit_chain(
     ingested, tmp_path: Path, embedder, llm
 ):
+    from app.platform.settings import KuraSettings
     from app.service import KuraService
-    from app.settings import KuraSettings
 
     alice = User("alice", groups=("staff",))
     expected = results(ingested, alice)
     assert expected, "the ingested policy must be found"
-    summary = backup_service(ingested, tmp_path / "backup")
+    summary = backup_parts(ingested.parts, tmp_path / "backup")
     assert summary.chunks == ingested.store.count() and summary.files >= 4
     assert verify_backup(tmp_path / "backup") == []
 
     backed_up = list(ingested.audit.entries())
     fresh = KuraSettings(data_dir=tmp_path / "restored")
     restore_backup(tmp_path / "backup", fresh)
-    restored = KuraService(fresh)
-    restored.__dict__["embedder"] = embedder
-    restored.__dict__["llm"] = llm
+    restored = KuraService(fresh, embedder=embedder, llm=llm)
     try:
         assert results(restored, alice) == expected
         assert results(restored, User("bob")) == []  # ACL groups survived the round trip
@@ -82,19 +80,19 @@ def test_backup_taken_while_questions_arrive_keeps_a_whole_audit_chain(ingested,
     worker = threading.Thread(target=keep_asking)
     worker.start()
     try:
-        backup_service(ingested, tmp_path / "backup")
+        backup_parts(ingested.parts, tmp_path / "backup")
     finally:
         stop.set()
         worker.join()
-    from app.audit import AuditLog
+    from app.audit.log import AuditLog
 
     assert AuditLog(tmp_path / "backup" / "audit.jsonl").verify() == []
 
 
 def test_a_changed_backup_file_is_refused_and_nothing_is_restored(ingested, tmp_path: Path):
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
 
-    backup_service(ingested, tmp_path / "backup")
+    backup_parts(ingested.parts, tmp_path / "backup")
     audit = tmp_path / "backup" / "audit.jsonl"
     audit.write_text(audit.read_text().replace('"staff"', '"everyone"'))
     target = KuraSettings(data_dir=tmp_path / "restored")
@@ -104,8 +102,8 @@ def test_a_changed_backup_file_is_refused_and_nothing_is_restored(ingested, tmp_
 
 
 def test_restore_never_overwrites_an_existing_data_directory(ingested, tmp_path: Path):
-    backup_service(ingested, tmp_path / "backup")
+    backup_parts(ingested.parts, tmp_path / "backup")
     with pytest.raises(BackupError, match="not empty"):
         restore_backup(tmp_path / "backup", ingested.settings)
     with pytest.raises(BackupError, match="not empty"):
-        backup_service(ingested, tmp_path / "backup")
+        backup_parts(ingested.parts, tmp_path / "backup")

@@ -146,7 +146,7 @@ def test_every_dockerfile_copy_source_exists_and_is_not_docker_ignored():
 def test_dockerfile_runs_the_setup_script_and_starts_a_real_kura_command():
     from typer.main import get_command
 
-    from app.cli import app
+    from app.doors.cli.main import app
 
     steps = dockerfile_steps()
     runs = " ".join(rest for instruction, rest in steps if instruction == "RUN")
@@ -168,7 +168,7 @@ def test_dockerfile_runs_the_setup_script_and_starts_a_real_kura_command():
 def test_grafana_dashboard_only_charts_metrics_kura_exports():
     from prometheus_client import REGISTRY
 
-    import app.metrics  # noqa: F401  (registers kura's metrics)
+    import app.platform.metrics  # noqa: F401  (registers kura's metrics)
 
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"]}
     exported = {

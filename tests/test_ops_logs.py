@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from app.logs import REDACTED, configure_logging, redact_text, request_context
+from app.platform.logs import REDACTED, configure_logging, redact_text, request_context
 
 SECRETS = ["hunter2-correct-horse", "qk_live_9f8e7d6c5b4a", "eyJhbGciOiJIUzI1NiJ9.payload.sig"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.users import User, local_operator
+from app.identity.users import User, local_operator
 
 HANDBOOK = """# Travel policy
 
@@ -35,7 +35,7 @@ def scrape(port: int) -> dict[str, float]:
 def test_metrics_endpoint_counts_real_ingestion_searches_answers_and_refusals(
     service, tmp_path: Path
 ):
-    from app.metrics import start_metrics_server
+    from app.platform.metrics import start_metrics_server
 
     port = start_metrics_server(0, "127.0.0.1")
     before = scrape(port)

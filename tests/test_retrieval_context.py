@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.context import RelevanceFloor, above_floor, assemble_context
-from retrieval.search import Passage, search_passages
+from retrieval.passage import Passage
+from retrieval.search import search_passages
 from retrieval.sparse import SparseEncoder
 from retrieval.store import ALL_GROUPS, EdgeStore, StoredChunk
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.passage import Passage
 from retrieval.rerank import Reranker, RerankerMissing
-from retrieval.search import Passage
 
 WORDS = (
     "leave salary days annual paid employee parking gate holiday bank transfer"

@@ -32,7 +32,7 @@ def _kura(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
     env.update(KURA_DATA_DIR=str(data), OMP_WAIT_POLICY="PASSIVE", COLUMNS="200")
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "app.doors.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
     )
 
 
@@ -50,7 +50,7 @@ def test_shell_commands_work_while_the_server_runs_and_the_ui_still_answers(
         assert token_file.stat().st_mode & 0o777 == 0o600
         assert json.loads(token_file.read_text())["url"] == url
 
-        ingest = _kura(data, "ingest", str(docs))
+        ingest = _kura(data, "ingest", str(docs), "--groups", "everyone")
         assert ingest.returncode == 0, ingest.stdout + ingest.stderr
         assert "StoreBusy" not in ingest.stdout + ingest.stderr
         found = _kura(data, "search", "paid vacation days")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.accounts import (
+from app.audit.log import AuditLog
+from app.identity.accounts import (
     AccountConflict,
     AccountDisabled,
     Accounts,
@@ -21,9 +22,8 @@ from app.accounts import (
     NotMapped,
     SessionExpired,
 )
-from app.audit import AuditLog
-from app.directory import DirectoryUnavailable, LdapDirectory
-from app.settings import KuraSettings
+from app.identity.directory import DirectoryUnavailable, LdapDirectory
+from app.platform.settings import KuraSettings
 from tests.sso_servers import (
     BASE,
     PEOPLE,
@@ -152,8 +152,8 @@ def test_a_group_added_in_the_directory_applies_at_the_next_sign_in(
 def test_sync_takes_a_group_away_and_the_hr_document_leaves_that_users_search(
     tmp_path: Path, settings: KuraSettings, slapd: Slapd, embedder
 ) -> None:  # noqa: ANN001
+    from app.identity.users import local_operator
     from app.service import KuraService
-    from app.users import local_operator
 
     folder = tmp_path / "hr-docs"
     folder.mkdir()
@@ -162,8 +162,7 @@ def test_sync_takes_a_group_away_and_the_hr_document_leaves_that_users_search(
         "with a yearly review in March.\n",
         encoding="utf-8",
     )
-    service = KuraService(settings.model_copy(update={"min_relevance": 0.0, "min_dense_score": 0.0}))
-    service.__dict__["embedder"] = embedder
+    service = KuraService(settings.model_copy(update={"min_relevance": 0.0, "min_dense_score": 0.0}), embedder=embedder)
     try:
         report = service.ingest(local_operator(), folder, ("hr",))
         assert not report.failures, report.failures
@@ -273,7 +272,7 @@ def test_untrusted_certificate_ldaps_and_group_search(data_dir: Path, slapd: Sla
 
 
 def test_doctor_checks_the_directory_and_the_service_bind(data_dir: Path, slapd: Slapd) -> None:
-    from app.cli_models import run_checks
+    from app.doors.cli.models import run_checks
 
     def ldap_check(settings: KuraSettings):  # noqa: ANN202
         return next(c for c in run_checks(settings) if c.what == "LDAP directory")
@@ -287,7 +286,7 @@ def test_doctor_checks_the_directory_and_the_service_bind(data_dir: Path, slapd:
 def test_kura_users_sync_prints_what_changed(data_dir: Path, slapd: Slapd, monkeypatch) -> None:  # noqa: ANN001
     from typer.testing import CliRunner
 
-    from app.cli import app
+    from app.doors.cli.main import app
 
     settings = directory_settings(data_dir, slapd)
     for name, value in settings.model_dump(exclude_defaults=True).items():

@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.accounts import AccountConflict, Accounts
-from app.audit import AuditLog
-from app.group_map import GroupMap
-from app.oidc import OidcClient, OidcError
+from app.audit.log import AuditLog
+from app.identity.accounts import AccountConflict, Accounts
+from app.identity.group_map import GroupMap
+from app.identity.oidc import OidcClient, OidcError
 from tests.sso_servers import OidcProvider, free_port, sign_in_at_provider
 
 REDIRECT = "http://127.0.0.1:8501/auth/oidc/callback"
@@ -151,8 +151,8 @@ def test_an_oidc_identity_cannot_take_over_a_local_account(provider: OidcProvide
 
 
 def test_doctor_checks_the_provider(provider: OidcProvider, tmp_path: Path) -> None:
-    from app.cli_models import run_checks
-    from app.settings import KuraSettings
+    from app.doors.cli.models import run_checks
+    from app.platform.settings import KuraSettings
 
     def check(issuer: str):  # noqa: ANN202
         settings = KuraSettings(data_dir=tmp_path, oidc_issuer=issuer, oidc_client_id="kura")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.accounts import Accounts, SessionExpired
-from app.settings import KuraSettings
+from app.identity.accounts import Accounts, SessionExpired
+from app.platform.settings import KuraSettings
 from tests.clock import Clock
 
 PASSWORD = "Orchid-meadow-4821"

@@ -12,10 +12,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from app.accounts import Accounts, SessionExpired
-from app.group_map import GroupMap
-from app.settings import KuraSettings
-from app.signin import COOKIE, HANDOFFS, signin_routes
+from app.doors.http.signin import COOKIE, HANDOFFS, signin_routes
+from app.identity.accounts import Accounts, SessionExpired
+from app.identity.group_map import GroupMap
+from app.platform.settings import KuraSettings
 from tests.sso_servers import OidcProvider, sign_in_at_provider
 
 KURA = "http://127.0.0.1:8501"

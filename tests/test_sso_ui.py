@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import runtime
-from app.accounts import Accounts
+from app.doors.http import runtime
+from app.identity.accounts import Accounts
+from app.platform.settings import KuraSettings
 from app.service import KuraService
-from app.settings import KuraSettings
 from tests.sso_servers import free_port
 
-HOME = str(Path(__file__).resolve().parent.parent / "app" / "ui" / "Home.py")
+HOME = str(Path(__file__).resolve().parent.parent / "app" / "doors" / "ui" / "Home.py")
 ADMIN_PASSWORD = "Maple-harbor-77"
 
 
@@ -61,7 +61,7 @@ def test_a_directory_outage_is_explained_and_the_local_admin_still_signs_in(ui: 
     ]
     at = sign_in("admin", ADMIN_PASSWORD)
     assert any("Signed in as" in m.value for m in at.sidebar.markdown)
-    # The signed-in page has the browser fetch the session cookie once (app/signin.py).
+    # The signed-in page has the browser fetch the session cookie once (app/doors/http/signin.py).
     pixels = [h.proto.body for h in at.get("html")]
     assert len(pixels) == 1 and "/signin/complete?code=" in pixels[0] and "pixel=1" in pixels[0]
     at.run()

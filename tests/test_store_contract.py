@@ -285,7 +285,7 @@ def test_edge_and_server_return_the_same_ids_for_the_same_data(tmp_path, embedde
 def test_migration_copies_every_point_with_vectors_and_search_is_unchanged(tmp_path, embedder):
     from qdrant_client import QdrantClient
 
-    from app.cli_ops import copy_points
+    from app.doors.cli.ops import copy_points
 
     edge = EdgeStore(tmp_path / "edge", embedder.dim)
     server = _server_store(embedder, QdrantClient(":memory:"))

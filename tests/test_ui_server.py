@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from app.server import blocked, streamlit_options
+from app.doors.http.server import blocked, streamlit_options
 from tests.conftest import REPO
 
 
@@ -45,9 +45,9 @@ SERVER_CHECK = textwrap.dedent("""
     from starlette.responses import JSONResponse
     from starlette.routing import Route
     from starlette.testclient import TestClient
-    from app import runtime
-    from app.server import build_app
-    from app.settings import KuraSettings
+    from app.doors.http import runtime
+    from app.doors.http.server import build_app
+    from app.platform.settings import KuraSettings
 
     async def ping(request):
         return JSONResponse({"data_dir": str(runtime.current_service().settings.data_dir)})
@@ -102,7 +102,8 @@ def test_serving_on_every_interface_makes_no_outbound_call(tmp_path):
     )
     probe = (
         "import subprocess, sys, time, urllib.request\n"
-        "p = subprocess.Popen([sys.executable, '-m', 'app.cli', 'serve', '--host', '0.0.0.0', '--port', '18777'])\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'app.doors.cli', 'serve',"
+        " '--host', '0.0.0.0', '--port', '18777'])\n"
         "try:\n"
         "    for _ in range(120):\n"
         "        try:\n"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.accounts import (
+from app.audit.log import AuditLog
+from app.identity.accounts import (
     AccountDisabled,
     AccountLocked,
     Accounts,
@@ -18,8 +19,7 @@ from app.accounts import (
     UnknownUser,
     UserExists,
 )
-from app.audit import AuditLog
-from app.users import ADMIN, EMPLOYEE, EVERYONE
+from app.identity.users import ADMIN, EMPLOYEE, EVERYONE
 from tests.clock import Clock
 
 GOOD = "Tall-cedar-river-42"

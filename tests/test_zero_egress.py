@@ -55,7 +55,7 @@ DRIVER = textwrap.dedent("""
         print(done.stdout[-2000:], done.stderr[-2000:], sep="\\n", flush=True)
         if done.returncode != 0:
             sys.exit(f"kura {args[0]} failed offline")
-    run("ingest", docs)
+    run("ingest", docs, "--groups", "everyone")
     run("ask", question)
     ui = subprocess.Popen([kura, "serve", "--host", "127.0.0.1", "--port", port],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -141,8 +141,8 @@ def test_ingest_ask_and_ui_work_with_no_route_off_the_machine(tmp_path: Path):
 
 
 def test_outbound_urls_lists_every_configured_server_and_flags_public_ones(monkeypatch):
-    from app.offline import outbound_urls
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
+    from base.offline import outbound_urls
 
     for name in (
         "HF_ENDPOINT",
@@ -169,8 +169,8 @@ def test_outbound_urls_lists_every_configured_server_and_flags_public_ones(monke
 
 
 def test_outbound_urls_include_the_directory_and_the_identity_provider():
-    from app.offline import outbound_urls
-    from app.settings import KuraSettings
+    from app.platform.settings import KuraSettings
+    from base.offline import outbound_urls
 
     settings = KuraSettings(ldap_url="ldaps://10.0.0.5:636", oidc_issuer="https://127.0.0.1:8443/realms/staff")
     found = [entry for entry in outbound_urls(settings) if entry[0].startswith(("KURA_LDAP", "KURA_OIDC"))]
@@ -182,8 +182,8 @@ def test_outbound_urls_include_the_directory_and_the_identity_provider():
 
 def test_every_dependency_telemetry_switch_is_off_in_a_fresh_process():
     code = (
-        "import app.offline, os, json; "
-        "print(json.dumps({k: os.environ.get(k) for k in app.offline.OFFLINE_ENV}))"
+        "import base.offline, os, json; "
+        "print(json.dumps({k: os.environ.get(k) for k in base.offline.OFFLINE_ENV}))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DO_NOT_TRACK", "HF_HUB_OFFLINE")}
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "true"  # an operator cannot turn this back on

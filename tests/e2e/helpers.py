@@ -45,7 +45,7 @@ def kura_server(data: Path, env: dict[str, str], cwd: Path = REPO, log: Path | N
     base["PYTHONPATH"] = os.pathsep.join([str(REPO), base.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--host", "127.0.0.1"],
+            [sys.executable, "-m", "app.doors.cli", "serve", "--port", str(port), "--host", "127.0.0.1"],
             cwd=cwd,
             env=base,
             stdout=out,

@@ -58,7 +58,7 @@ def wait_for_first_token(page, messages: int) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real kura UI server on a free port; the server process alone opens the data dir's store."""
-    from app.accounts import Accounts
+    from app.identity.accounts import Accounts
 
     data = tmp_path_factory.mktemp("e2e") / "kura-data"
     data.mkdir()

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium i
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from app.accounts import Accounts
+    from app.identity.accounts import Accounts
 
     data = tmp_path_factory.mktemp("e2e-keys") / "kura-data"
     data.mkdir()

@@ -62,7 +62,7 @@ HEADERS = ("content-security-policy", "x-frame-options", "x-content-type-options
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    from app.accounts import Accounts
+    from app.identity.accounts import Accounts
 
     root = tmp_path_factory.mktemp("issue17")
     data = root / "kura-data"
@@ -318,10 +318,11 @@ def test_kuras_streamlit_settings_win_over_a_config_file_where_serve_starts(serv
 
 
 PAGES = ("/", "/login", "/ask", "/upload", "/documents", "/users", "/system", "/audit", "/password")
-# Every HTTP route kura serves; the API and sign-in routes added through app/server.py's
+# Every HTTP route kura serves; the API and sign-in routes added through app/doors/http/server.py's
 # extension point belong in this list too.
 ROUTES = ("/_stcore/health", "/_stcore/host-config", "/favicon.png", "/no-such-page", "/_stcore/no-such-route")
-ROUTES += ("/signin/complete?code=unknown", "/signin/oidc", "/signin/oidc/callback", "/signout")  # app/signin.py
+# app/doors/http/signin.py:
+ROUTES += ("/signin/complete?code=unknown", "/signin/oidc", "/signin/oidc/callback", "/signout")
 
 
 @pytest.mark.parametrize("path", PAGES + ROUTES)

@@ -34,7 +34,7 @@ def shot(page, name: str) -> None:  # noqa: ANN001
 def kura(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`kura serve` configured for the provider; the provider, started next on the port kura
     was told, knows kura's callback URL (kura reads the provider only at the first sign-in)."""
-    from app.accounts import Accounts
+    from app.identity.accounts import Accounts
 
     root = tmp_path_factory.mktemp("sso-e2e")
     data = root / "kura-data"

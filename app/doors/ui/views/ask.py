@@ -1,0 +1,231 @@
+"""Employees: ask a question (streamed answer with numbered citations) or search passages.
+
+Everything from a document, a file name, the asker or the model is shown as text
+(app/doors/ui/safe_text.py); answers keep a small safe Markdown subset. The citation check is shown:
+sentences no cited passage supports are marked, an answer that cites nothing that supports it
+carries a warning, Sources are the cited passages and "also retrieved" the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from app.doors.ui import safe_text, session
+from app.doors.ui.citation_marks import marked_answer
+from app.doors.ui.highlight import highlight_html
+from app.doors.ui.session import tr
+from app.identity.users import EMPLOYEE
+from app.service import Answer
+from models.queue import QueueFull
+from retrieval.context import ContextPassage
+from retrieval.passage import Passage
+
+FILE_TYPES = ["pdf", "docx", "doc", "html", "htm", "md", "txt", "pptx", "xlsx", "csv"]
+CHAT = "kura_chat"  # list of turns: {"question", "answer": Answer | None, "text", "query"}
+SEARCH = "kura_search"  # the last search: {"query", "conditions", "passages"}
+
+user = session.require(EMPLOYEE)
+service = session.service()
+
+st.title(tr("ask.title"))
+MODES = {"ask": tr("ask.mode.ask"), "search": tr("ask.mode.search")}  # labels fixed for this run
+mode = st.radio(tr("ask.mode"), list(MODES), horizontal=True, key="ask_mode", format_func=MODES.__getitem__)
+with st.expander(tr("ask.filters")):
+    # The folder filter narrows search results only: an answer's context is chosen by the service.
+    folder_filter = (
+        st.text_input(tr("ask.filter.folder"), key="filter_folder").strip()
+        if mode == "search"
+        else ""
+    )
+    type_filter = st.multiselect(
+        tr("ask.filter.types"), FILE_TYPES, key="filter_types", placeholder=tr("ui.choose")
+    )
+conditions: dict[str, Any] | None = {"file_type": list(type_filter)} if type_filter else None
+
+
+def shown_path(p: Passage) -> str:
+    return service.shown_path(p)
+
+
+def in_folder(passage: Passage) -> bool:
+    # A display filter on top of the ACL-filtered results (the store matches keywords exactly).
+    return not folder_filter or folder_filter.lower() in shown_path(passage).lower()
+
+
+def passage_header(number: int | str, p: Passage) -> str:
+    """An expander label: every part from the document is escaped."""
+    parts = [f"\\[{number}\\] {safe_text.text(shown_path(p))}"]
+    if p.page is not None:
+        parts.append(
+            f"{tr('cite.page')} {p.page}"
+            + (f"–{p.page_end}" if p.page_end and p.page_end != p.page else "")
+        )
+    if p.heading_path:
+        parts.append(" › ".join(safe_text.text(h) for h in p.heading_path))
+    return " · ".join(parts)
+
+
+def show_passage(p: Passage, query: str, key: str) -> None:
+    st.caption(safe_text.text(shown_path(p)))
+    # highlight_html escapes the passage (HTML and Markdown alike) and adds only <mark> and <br>.
+    st.markdown(
+        f"<div class='kura-passage'>{highlight_html(p.text, query)}</div>", unsafe_allow_html=True
+    )
+    if st.toggle(tr("ask.in_context"), key=f"ctx_{key}"):
+        with session.shown_errors():
+            for near in service.passage_neighbors(user, p):
+                style = (
+                    "border-left: 3px solid #e0a800; padding-left: .5em"
+                    if near.chunk_index == p.chunk_index
+                    else "opacity: .75"
+                )
+                st.markdown(
+                    f"<div style='{style}'>{highlight_html(near.text, query)}</div>",
+                    unsafe_allow_html=True,
+                )
+
+
+def show_passages(passages: list[ContextPassage], query: str, turn: int) -> None:
+    for c in passages:
+        with st.expander(passage_header(c.number, c.passage)):
+            show_passage(c.passage, query, f"{turn}_{c.number}")
+
+
+def show_answer(answer: Answer) -> None:
+    """The finished answer, uncited sentences marked, and the warning when nothing supports it."""
+    passages = {c.number: c.passage.text for c in answer.context}
+    if answer.found_nothing:
+        st.markdown(safe_text.answer(answer.text))
+        st.info(tr("ask.nothing"))
+        return
+    st.markdown(marked_answer(answer.text, passages, tr("ask.uncited_mark")))
+    if answer.unsupported:
+        st.warning(tr("ask.unsupported"))
+
+
+def show_citations(answer: Answer, query: str, turn: int) -> None:
+    if answer.found_nothing:
+        return
+    st.markdown(f"**{tr('ask.sources')}**")
+    sources = answer.sources()
+    if not sources:
+        st.caption(tr("ask.no_sources"))
+    show_passages(sources, query, turn)
+    also = answer.also_retrieved()
+    if also:
+        st.markdown(f"**{tr('ask.also_retrieved')}**")
+        show_passages(also, query, turn)
+
+
+def show_feedback(answer: Answer, turn: int) -> None:
+    done_key = f"fb_done_{turn}"
+    verdict = st.feedback("thumbs", key=f"fb_{turn}")
+    if verdict is not None and not st.session_state.get(done_key):
+        with session.shown_errors():
+            service.record_feedback(user, answer, helpful=bool(verdict))
+            st.session_state[done_key] = True
+    if st.session_state.get(done_key):
+        st.caption(tr("ask.thanks"))
+
+
+def show_answer_tools(answer: Answer, turn: int) -> None:
+    if answer.first_token_s is not None and answer.total_s is not None:
+        st.caption(tr("ask.timing", first=answer.first_token_s, total=answer.total_s))
+    with st.expander(tr("ask.copy")):
+        st.code(answer.text, language=None, wrap_lines=True)
+    if not answer.found_nothing:
+        st.caption(tr("ask.helpful"))
+        show_feedback(answer, turn)
+
+
+def stream_answer(answer: Answer) -> None:
+    """Show the asker's place in line, live, until the model is theirs; then the answer as it
+    streams (safe Markdown, redrawn a few times a second); then the checked answer."""
+    box = st.empty()
+    shown = -1
+    while (place := answer.queue_position()) > 0:
+        if place != shown:
+            box.info(tr("ask.queue", n=place))
+            shown = place
+        time.sleep(0.3)
+    drawn = 0.0
+    for _ in answer.tokens():
+        now = time.monotonic()
+        if now - drawn > 0.1:
+            box.markdown(safe_text.answer(answer.text))
+            drawn = now
+    with box.container():
+        show_answer(answer)
+
+
+def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The turns so far, for the service to turn a follow-up into a standalone question."""
+    messages: list[dict[str, str]] = []
+    for item in history:
+        messages.append({"role": "user", "content": item["question"]})
+        messages.append({"role": "assistant", "content": item["answer"].text})
+    return messages
+
+
+# --- search mode --------------------------------------------------------------------------
+if mode == "search":
+    submitted = st.chat_input(tr("search.placeholder"), key="search_input")
+    last: dict[str, Any] | None = st.session_state.get(SEARCH)
+    query = submitted or (last["query"] if last else None)
+    # One search (and one audit entry) per submission, or when the type filter changes what
+    # to search; a rerun for a language switch or a toggle shows the results it already has.
+    if query and (submitted or last is None or last["conditions"] != conditions):
+        with session.shown_errors(), st.spinner(tr("ask.searching")):
+            found = service.search(user, query, limit=20, conditions=conditions)
+            last = {"query": query, "conditions": conditions, "passages": found}
+            st.session_state[SEARCH] = last
+    if query and last:
+        st.markdown(f"**{safe_text.text(query)}**")
+        passages = [p for p in last["passages"] if in_folder(p)]
+        if not passages:
+            st.info(tr("search.none"))
+        else:
+            st.caption(tr("search.results", n=len(passages)))
+        for rank, p in enumerate(passages, start=1):
+            with st.expander(
+                f"{passage_header(rank, p)}  ({tr('cite.score')} {p.score:.3f})", expanded=rank <= 3
+            ):
+                show_passage(p, query, f"s{rank}")
+    st.stop()
+
+# --- ask mode -----------------------------------------------------------------------------
+history: list[dict[str, Any]] = st.session_state.setdefault(CHAT, [])
+if history and st.button(tr("ask.new"), key="new_conversation"):
+    history.clear()
+    st.rerun()
+
+for turn, item in enumerate(history):
+    st.chat_message("user").markdown(safe_text.text(item["question"]))
+    with st.chat_message("assistant"):
+        answer = item["answer"]
+        show_answer(answer)
+        show_citations(answer, item["query"], turn)
+        show_answer_tools(answer, turn)
+
+question = st.chat_input(tr("ask.placeholder"), key="ask_input")
+if question:
+    turn = len(history)
+    st.chat_message("user").markdown(safe_text.text(question))
+    with st.chat_message("assistant"), session.shown_errors():
+        pending: Answer | None = None
+        try:
+            with st.spinner(tr("ask.searching")):
+                pending = service.ask(
+                    user, question, conditions=conditions, history=conversation(history)
+                )
+        except QueueFull as exc:  # said in the tab's language, with the place it would have had
+            st.warning(tr("ask.queue_full", n=exc.position, limit=exc.limit))
+        if pending is not None:
+            query = pending.standalone_question or question
+            stream_answer(pending)
+            history.append({"question": question, "answer": pending, "query": query})
+            show_citations(pending, query, turn)
+            show_answer_tools(pending, turn)

@@ -1,1 +1,0 @@
-"""The Streamlit UI. Pages call app/service.py only."""

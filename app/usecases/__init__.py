@@ -1,1 +1,0 @@
-"""One module per use case; app/service.py puts them together as KuraService."""
