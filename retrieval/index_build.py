@@ -206,6 +206,21 @@ def copy_shard(src: Path, dest: Path, copy_file: Callable[[str, str], object] = 
     shutil.copytree(src, dest, ignore=generations, copy_function=copy_file)
 
 
+def _check_room(shard: Path, store_dir: Path) -> None:
+    """A build needs room for a copy of the shard and the segments the builder writes beside it."""
+    used = 0
+    for folder, dirs, names in os.walk(shard):
+        if folder == str(shard):  # a flat shard has the generations beside its own files
+            dirs[:] = [d for d in dirs if not d.startswith(GENERATION_PREFIX)]
+        used += sum(os.lstat(os.path.join(folder, name)).st_blocks * 512 for name in names)
+    free = shutil.disk_usage(store_dir).free
+    if free < 2.2 * used:
+        raise RuntimeError(
+            f"not enough free disk for an index build: {free / 2**30:.1f} GiB free beside a "
+            f"{used / 2**30:.1f} GiB store; it needs about twice the store's size"
+        )
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -396,6 +411,7 @@ class IndexBuilds:
         named = False  # once ACTIVE.json names the build, it is the store: never removed here
         try:
             status.state = "copying"
+            _check_room(self._live()[1], self._dir)
             with self._writing:  # writes wait for the copy; searches go on
                 shard, path = self._live()
                 shard.flush()

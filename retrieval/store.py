@@ -512,7 +512,8 @@ def _load_adding_ngram(qe: Any, path: Path, config: Any) -> Any:
     shard = qe.EdgeShard.load(str(path), legacy)
     shard.update(qe.UpdateOperation.create_sparse_vector(NGRAM, qe.Modifier.Idf))
     shard.flush()
-    return shard
+    shard.close()
+    return qe.EdgeShard.load(str(path), config)  # and the index settings written with it
 
 
 def committed_update(first_staged: dict[str, Any] | None, unstaged: Any) -> dict[str, Any]:
