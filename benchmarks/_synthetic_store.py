@@ -1,15 +1,20 @@
 """A large synthetic store for `kura bench search_latency`: chunks with text-like dense vectors,
 Zipf-distributed BM25 vectors and one ACL group per document, kept between runs when asked.
 
-Dense vectors are the part an index cares about. Uniformly random unit vectors in 384
-dimensions have no neighbours to speak of (every cosine is 0 +- 0.05), which no text corpus
-looks like and which no graph index searches well; so by default the vectors are drawn from a
-Gaussian with the mean and covariance of real MiniLM embeddings of real text (SQuAD dev
-paragraphs and questions, embedded at the start and cached): the same spread of directions
-and the same effective dimension as an embedded corpus, without embedding a million passages.
+Dense vectors are the part an index cares about, and how hard a graph index finds them depends
+on how they are spread. Uniformly random unit vectors in 384 dimensions have no neighbours to
+speak of (every cosine is 0 +- 0.05), which no text looks like; a single Gaussian fitted to
+real embeddings has no clusters, and a graph index finds its neighbours worse than real text's
+(HNSW recall@10 at 14k vectors: 0.97 vs 0.998 on the real embeddings). So by default the vectors
+come from a mixture: k-means on real MiniLM embeddings of real text (SQuAD dev paragraphs and
+questions, embedded once and cached) gives 256 centres and their weights, and each vector is a
+centre plus a Gaussian residual with the residuals' own principal axes. At 14k vectors the
+mixture's mean pairwise cosine (0.051) and its HNSW recall (0.998, real questions as queries)
+match the real embeddings' (0.053, 0.998); its nearest neighbours are a little farther than
+real text's (top-10 cosine 0.50 vs 0.62), which makes it no easier.
 
-    vectors = text_like_vectors(embedder, texts)                  # fitted once
-    meta = write_chunks(store, 1_000_000, vectors, groups, query_terms, start=0)
+    vectors = fit_text_like(embedder, texts, cache_folder)           # once
+    seconds = write_chunks(store, 1_000_000, vectors, groups, query_terms)
 """
 
 from __future__ import annotations
@@ -25,43 +30,60 @@ from typing import Any
 import numpy as np
 
 DOC_CHUNKS = 20  # chunks per synthetic document; a document's ACL is on all of them
-_FIT_FILE = "text-like-vectors.npz"
+CENTRES = 256
+MODEL = f"mixture-{CENTRES}-v2"  # part of a kept store's key: another model means another store
+_FIT_FILE = f"text-like-vectors-{MODEL}.npz"
 
 
 @dataclass
 class TextLikeVectors:
-    """Unit vectors from a Gaussian fitted to real embeddings (`kind` "text"), or uniform on
-    the sphere (`kind` "random")."""
+    """Unit vectors from a mixture fitted to real embeddings (`kind` "text"), or uniform on the
+    sphere (`kind` "random")."""
 
     dim: int
     kind: str = "random"
-    mean: Any = None
-    axes: Any = None  # principal directions, one per row
-    scales: Any = None  # standard deviation along each
+    centres: Any = None
+    weights: Any = None
+    axes: Any = None  # the residuals' principal directions, one per row
+    scales: Any = None  # their standard deviations
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.kind == "random":
             out = rng.standard_normal((n, self.dim), dtype=np.float32)
         else:
             z = rng.standard_normal((n, len(self.scales)), dtype=np.float32) * self.scales
-            out = self.mean + z @ self.axes
+            out = self.centres[rng.choice(len(self.centres), size=n, p=self.weights)] + z @ self.axes
         out /= np.linalg.norm(out, axis=1, keepdims=True)
         return out.astype(np.float32)
 
 
 def fit_text_like(embedder: Any, texts: list[str], cache: Path | None = None) -> TextLikeVectors:
-    """Fit the generator to the embeddings of `texts` (cached in `cache`, a folder)."""
+    """Fit the mixture to the embeddings of `texts` (cached in the folder `cache`)."""
     if cache is not None and (cache / _FIT_FILE).is_file():
         saved = np.load(cache / _FIT_FILE)
-        return TextLikeVectors(int(saved["mean"].shape[0]), "text", saved["mean"], saved["axes"], saved["scales"])
+        return TextLikeVectors(int(saved["centres"].shape[1]), "text", *(saved[k] for k in _FIELDS))
     vectors = np.asarray(embedder.embed_documents(texts), dtype=np.float32)
-    mean = vectors.mean(axis=0)
-    _, singular, axes = np.linalg.svd(vectors - mean, full_matrices=False)
-    scales = (singular / np.sqrt(len(vectors) - 1)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    centres = vectors[rng.choice(len(vectors), CENTRES, replace=False)].copy()
+    for _ in range(15):  # k-means on cosine
+        label = np.argmax(vectors @ centres.T, axis=1)
+        for k in range(CENTRES):
+            members = vectors[label == k]
+            if len(members):
+                centres[k] = members.mean(axis=0)
+    weights = np.bincount(label, minlength=CENTRES) / len(vectors)
+    _, singular, axes = np.linalg.svd(vectors - centres[label], full_matrices=False)
+    fitted = TextLikeVectors(
+        vectors.shape[1], "text", centres, weights, axes.astype(np.float32),
+        (singular / np.sqrt(len(vectors) - 1)).astype(np.float32),
+    )
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(cache / _FIT_FILE, mean=mean, axes=axes.astype(np.float32), scales=scales)
-    return TextLikeVectors(vectors.shape[1], "text", mean, axes.astype(np.float32), scales)
+        np.savez(cache / _FIT_FILE, **{k: getattr(fitted, k) for k in _FIELDS})
+    return fitted
+
+
+_FIELDS = ("centres", "weights", "axes", "scales")
 
 
 def squad_texts(folder: Path, paragraphs: int, questions: int, skip_questions: int = 0) -> tuple[list[str], list[str]]:

@@ -40,6 +40,7 @@ from typing import Any
 
 from benchmarks._synthetic_store import (
     DOC_CHUNKS,
+    MODEL,
     chunk_id,
     first_vector,
     fit_text_like,
@@ -111,8 +112,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-build", action="store_true", help="measure the store as it stands, build nothing")
     parser.add_argument("--threads", type=int, default=1, help="cores the index builder may use")
     parser.add_argument("--quantization", choices=("int8", "none"), default="int8")
-    parser.add_argument("--search-ef", type=int, default=128)
-    parser.add_argument("--recall-queries", type=int, default=100)
+    parser.add_argument("--search-ef", type=int, default=512)
+    parser.add_argument("--recall-queries", type=int, default=200)
     parser.add_argument("--search-every-s", type=float, default=0.2, help="readers' pace during the build")
     parser.add_argument("--max-rss-gb", type=float, default=8.0, help="stop writing the store past this")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -148,10 +149,10 @@ def main(argv: list[str]) -> int:
     japanese = [q for q in QUESTIONS if is_japanese(q)]
     terms = sorted({i for q in QUESTIONS for i in sparse.encode_query(q).indices})
     recall_questions: list[str] = []
-    if args.vectors == "text":
-        paragraphs, fit_questions = squad_texts(SQUAD, 1000, 1000)
+    if args.vectors == "text":  # fitted on the paragraphs and 8,000 questions; recall asks others
+        paragraphs, fit_questions = squad_texts(SQUAD, 10_000, 8_000)
         vectors = fit_text_like(embedder, paragraphs + fit_questions, folder)
-        recall_questions = squad_texts(SQUAD, 0, args.recall_queries, skip_questions=5000)[1]
+        recall_questions = squad_texts(SQUAD, 0, args.recall_queries, skip_questions=8_000)[1]
     else:
         from benchmarks._synthetic_store import TextLikeVectors
 
@@ -161,7 +162,7 @@ def main(argv: list[str]) -> int:
     ram_before = memory_gb()
     plan = IndexPlan(min_new_chunks=0, threads=args.threads, quantization=args.quantization, search_ef=args.search_ef)
     meta_path = folder / "bench.json"
-    key = {"acl_groups": args.acl_groups, "vectors": args.vectors, "dim": embedder.dim}
+    key = {"acl_groups": args.acl_groups, "vectors": args.vectors, "model": MODEL, "dim": embedder.dim}
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     if meta.get("key") != key or meta.get("chunks", 0) < args.chunks:
         import shutil

@@ -361,7 +361,11 @@ def _search_params(plan: IndexPlan, exact: bool) -> models.SearchParams:
     if exact:
         return models.SearchParams(exact=True, quantization=models.QuantizationSearchParams(ignore=True))
     rescore = models.QuantizationSearchParams(rescore=True, oversampling=plan.oversampling)
-    return models.SearchParams(hnsw_ef=plan.search_ef, quantization=rescore if plan.quantization == "int8" else None)
+    return models.SearchParams(
+        hnsw_ef=plan.search_ef,
+        quantization=rescore if plan.quantization == "int8" else None,
+        acorn=models.AcornSearchParams(enable=True, max_selectivity=plan.acorn_below),
+    )
 
 
 def _stored(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> StoredChunk:

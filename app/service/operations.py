@@ -14,6 +14,7 @@ from app.service.backup import BackupError, BackupSummary, backup_parts
 from app.service.parts import UseCase
 from models.llm import load_llm
 from models.registry import ModelEntry
+from retrieval.store import EdgeStore
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Operations(UseCase):
             "documents": len(self.manifest.documents()),
             "files": len(self.manifest.all_files()),
             "chunks": self.store.count() if not self.settings.qdrant_url else None,
+            # The embedded store's HNSW index: building, chunks outside it, the last build's phases.
+            "index": vars(self.store.index_status()) if isinstance(self.store, EdgeStore) else None,
             "store_bytes": store_bytes,
             "disk_free_bytes": usage.free,
             "disk_total_bytes": usage.total,
