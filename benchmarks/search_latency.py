@@ -106,7 +106,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--queries", type=int, default=40, help="timed searches per reader and stage")
     parser.add_argument("--acl-groups", type=int, default=50, help="groups the chunks belong to")
     parser.add_argument("--readers", default="3,50,admin", help="readers: numbers of groups, or admin")
-    parser.add_argument("--vectors", choices=("text", "random"), default="text", help="dense vectors' model")
+    parser.add_argument("--vectors", choices=("text", "hard", "random"), default="text",
+                        help="dense vectors' model (benchmarks/_synthetic_store.py)")
     parser.add_argument("--store-dir", type=Path, help="keep the store here and reuse it next time")
     parser.add_argument("--add", type=int, default=0, help="write this many more chunks first (a later build)")
     parser.add_argument("--no-build", action="store_true", help="measure the store as it stands, build nothing")
@@ -149,9 +150,9 @@ def main(argv: list[str]) -> int:
     japanese = [q for q in QUESTIONS if is_japanese(q)]
     terms = sorted({i for q in QUESTIONS for i in sparse.encode_query(q).indices})
     recall_questions: list[str] = []
-    if args.vectors == "text":  # fitted on the paragraphs and 8,000 questions; recall asks others
+    if args.vectors != "random":  # fitted on the paragraphs and 8,000 questions; recall asks others
         paragraphs, fit_questions = squad_texts(SQUAD, 10_000, 8_000)
-        vectors = fit_text_like(embedder, paragraphs + fit_questions, folder)
+        vectors = fit_text_like(embedder, paragraphs + fit_questions, folder, args.vectors)
         recall_questions = squad_texts(SQUAD, 0, args.recall_queries, skip_questions=8_000)[1]
     else:
         from benchmarks._synthetic_store import TextLikeVectors
@@ -239,7 +240,8 @@ def main(argv: list[str]) -> int:
         built = store.index_status()
         summary["build"] = vars(built)
         print(f"index: built in copy {built.last_copy_s} s + build {built.last_build_s} s + swap "
-              f"{built.last_swap_s} s; builder peak RSS {built.builder_peak_rss_mb:.0f} MB; error {built.error}")
+              f"{built.last_swap_s} s; builder peak {built.builder_peak_anon_mb:.0f} MB anonymous memory; "
+              f"error {built.error}")
         summary["after"] = measure("after")
         summary["ratios"] = _ratios(summary)
     ram = memory_gb()

@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -271,7 +272,7 @@ class IndexStatus:
     last_copy_s: float = 0.0
     last_build_s: float = 0.0
     last_swap_s: float = 0.0
-    builder_peak_rss_mb: float = 0.0
+    builder_peak_anon_mb: float = 0.0  # the builder's own memory, sampled each second
     builder_pid: int = 0
     error: str | None = None
     pending_ops: int = field(default=0)
@@ -491,26 +492,38 @@ class IndexBuilds:
         root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
         cmd = [sys.executable, "-m", "retrieval.index_build", str(folder), str(os.getpid()), str(self._plan.nice)]
-        self._proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._status.builder_pid = self._proc.pid
-        if self._closing:
-            self._proc.kill()
-        try:
-            _, err = self._proc.communicate()
-        finally:
-            self._status.builder_pid = 0
-        status, peak = self._proc.returncode, _peak_rss_mb(err)
-        self._status.builder_peak_rss_mb = peak
-        if status != 0:
-            reason = f"signal {-status}" if status < 0 else f"exit {status}"
-            tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        with tempfile.TemporaryFile() as err:
+            self._proc = proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stderr=err)
+            self._status.builder_pid = proc.pid
+            if self._closing:
+                proc.kill()
+            peak = 0.0
+            try:
+                while proc.poll() is None:
+                    peak = max(peak, _anonymous_mb(proc.pid))
+                    try:
+                        proc.wait(timeout=1.0)
+                    except subprocess.TimeoutExpired:
+                        pass
+            finally:
+                self._status.builder_pid = 0
+            self._status.builder_peak_anon_mb = round(peak)
+            err.seek(0)
+            tail = err.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+        if proc.returncode != 0:
+            reason = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
             raise RuntimeError(f"index builder stopped ({reason}) {tail[0]}".strip())
 
 
-def _peak_rss_mb(stderr: bytes) -> float:
-    for line in stderr.decode(errors="replace").splitlines():
-        if line.startswith("peak_rss_mb="):
-            return float(line.split("=", 1)[1])
+def _anonymous_mb(pid: int) -> float:
+    """A process's resident anonymous memory (its own, not the file pages it maps), Linux."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
 
 
@@ -529,8 +542,6 @@ def _die_with(parent: int) -> None:
 
 def build(folder: Path) -> bool:
     """Build every index of the shard at `folder` (HNSW, int8 copies, sparse index), blocking."""
-    import resource
-
     import qdrant_edge as qe
 
     shard = qe.EdgeShard.load(str(folder))  # its own edge_config.json, copied from the live shard
@@ -539,8 +550,6 @@ def build(folder: Path) -> bool:
         shard.flush()
     finally:
         shard.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak_rss_mb={peak:.0f}", file=sys.stderr)
     return changed
 
 
