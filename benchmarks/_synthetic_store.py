@@ -159,6 +159,7 @@ def write_chunks(
                 )
             )
         store.upsert(points)
+    store.commit_documents([])  # one flush, as ingestion's commits leave the store
     return time.monotonic() - started
 
 

@@ -64,7 +64,7 @@ class IndexPlan:
     quantization: str = "int8"
     m: int = 16
     ef_construct: int = 100
-    search_ef: int = 512
+    search_ef: int = 256
     oversampling: float = 2.0
     # A filter matching fewer vectors than this (KB of float originals: ~100k 384-d vectors) is
     # scanned exactly on the int8 copies, through the payload index: a reader of a few groups.
@@ -444,8 +444,10 @@ class IndexBuilds:
             status.state = "copying"
             _check_room(self._live()[1], self._dir)
             with self._writing:  # writes wait for the copy; searches go on
-                shard, path = self._live()
-                shard.flush()
+                # No flush first: it holds the GIL (9 s after a million unflushed chunks). The
+                # files as they stand plus the WAL are what a kill -9 leaves, which qdrant-edge
+                # recovers from: the builder replays the WAL when it opens the copy.
+                _, path = self._live()
                 copy_shard(path, building, self._copy_unless_closing)
                 self._log, self._pending = [], 0
             status.last_copy_s = round(time.monotonic() - started, 2)

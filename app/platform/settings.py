@@ -146,7 +146,7 @@ class KuraSettings(BaseSettings):
     index_min_new_chunks: int = Field(default=20_000, ge=0)
     index_threads: int = Field(default=1, ge=1)
     index_quantization: Literal["int8", "none"] = "int8"
-    index_search_ef: int = Field(default=512, ge=1)  # graph candidates a dense search looks at
+    index_search_ef: int = Field(default=256, ge=1)  # graph candidates a dense search looks at
 
     @field_validator("data_dir", mode="before")
     @classmethod
