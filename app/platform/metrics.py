@@ -57,6 +57,11 @@ RETRIEVAL = Histogram(
     "Query embedding + hybrid store query (+ rerank) per search",
     buckets=_LATENCY_BUCKETS,
 )
+EVIDENCE = Histogram(
+    "kura_evidence_seconds",
+    "Choosing the evidence quote from the passages, per question",
+    buckets=_LATENCY_BUCKETS,
+)
 RERANK = Histogram(
     "kura_rerank_seconds",
     "Reranking time per search (when a reranker is set)",

@@ -83,6 +83,14 @@ class KuraSettings(BaseSettings):
     min_term_coverage: float = 0.5  # share of the question's terms found in the passage
     min_dense_score: float = 0.45  # query/passage cosine, when the embedder covers the language
     min_rerank_score: float | None = None  # with a reranker: its score, model-specific
+    # Answers (app/service/answer.py): evidence first. The quote's answer chance (0..1,
+    # retrieval/evidence.py) decides: at or above evidence_min_score the documents answer the
+    # question; down to evidence_hedge_score the closest passage is shown, flagged; below, kura
+    # abstains. Empty: the operating points measured per language (0.54 English, 0.47 Japanese).
+    evidence_min_score: float | None = Field(default=None, ge=0, le=1)
+    evidence_hedge_score: float = Field(default=0.2, ge=0, le=1)
+    answer_generation: bool = True  # False: evidence-only answers, the LLM is never called
+    public_url: str | None = None  # how readers reach this server, for citation links (default: the request's)
 
     # UI.
     ui_host: str = "127.0.0.1"

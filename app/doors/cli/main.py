@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import app.doors.cli.remote.commands as cli_remote
+from app.doors.cli.answer_print import print_citations, print_evidence, print_generated
 from app.identity.users import local_operator, parse_groups
 from app.platform.settings import KuraSettings
 from base import offline  # noqa: F401
@@ -151,35 +152,27 @@ def search(
 
 @app.command()
 def ask(question: Annotated[str, typer.Argument()]) -> None:
-    """Answer QUESTION from the documents, streaming, then list the citations as `path p.N`."""
+    """Answer QUESTION from the documents: what they say first, a checked generated answer, citations `path p.N`."""
     if remote := cli_remote.server():
         return cli_remote.ask(remote, question)
     service = _service()
     try:
         answer = service.ask(local_operator(), question, as_admin=True)
-        for token in answer.tokens():
-            console.print(token, end="", soft_wrap=True, highlight=False, markup=False)
-        console.print()
-        if answer.context:
-            if answer.unsupported:
-                console.print(
-                    "\n[bold yellow]Warning: not supported by your documents[/bold yellow] "
-                    "(the answer cites none of the passages below); check them before relying on it."
-                )
-            console.print("\n[bold]Citations[/bold]")
-            for c in answer.sources():
-                console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
-            if answer.also_retrieved():
-                console.print("[bold]Also retrieved[/bold] (not cited)")
-            for c in answer.also_retrieved():
-                console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
-            if answer.first_token_s is not None and answer.total_s:
-                generating = answer.total_s - answer.first_token_s
-                rate = f", {answer.token_count / generating:.0f} tokens/s" if generating > 0 else ""
-                console.print(
-                    f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s, "
-                    f"{answer.token_count} tokens{rate}[/dim]"
-                )
+        print_evidence(answer.statement, answer.quote_lines())
+        with console.status("writing an answer and checking it against the passages", spinner="dots"):
+            answer.finish()
+        print_generated(answer.generated, answer.withheld_reason)
+        print_citations(
+            [(c.number, c.passage.location) for c in answer.citations()] if answer.context else [],
+            [(c.number, c.passage.location) for c in answer.also_retrieved()] if answer.sources() else [],
+        )
+        if answer.first_token_s is not None and answer.total_s:
+            generating = answer.total_s - answer.first_token_s
+            rate = f", {answer.token_count / generating:.0f} tokens/s" if generating > 0 else ""
+            console.print(
+                f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s, "
+                f"{answer.token_count} tokens{rate}[/dim]"
+            )
     finally:
         service.close()
 

@@ -319,6 +319,19 @@ _TEXT: dict[str, tuple[str, str]] = {
         "利用する前に下の箇所を確認してください。",
     ),
     "ask.uncited_mark": ("no source", "出典なし"),
+    # issue 25: evidence first
+    "ask.writing": (
+        "Writing an answer and checking it against the passages…",
+        "回答を作成し、資料と照合しています…",
+    ),
+    "ask.withheld_text": ("The withheld text", "表示しなかった回答"),
+    "ask.related": ("Related reading", "関連資料"),
+    "nav.passage": ("Cited passage", "引用箇所"),
+    "passage.title": ("Cited passage", "引用箇所"),
+    "passage.none": (
+        "There is no passage to show here among the documents you may read.",
+        "閲覧可能な文書の中に、ここで表示できる箇所はありません。",
+    ),
     "ask.no_sources": ("The answer cites no passage.", "回答は文書箇所を引用していません。"),
     "ask.also_retrieved": ("Also retrieved (not cited)", "その他の検索結果(引用なし)"),
     "ask.queue": (

@@ -18,8 +18,8 @@ import streamlit as st
 
 from app.doors.http.runtime import current_service
 from app.doors.http.signin import COOKIE, HANDOFFS, pixel, redirect_browser
+from app.doors.safe_text import text
 from app.doors.ui.i18n import t
-from app.doors.ui.safe_text import text
 from app.identity.accounts import (
     AccountConflict,
     AccountDisabled,

@@ -64,7 +64,7 @@ class ServerClient:
         return self._check(self.http.get(path, params=params))
 
     def ask_events(self, question: str, as_admin: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(event, data) pairs of a streamed answer: token..., citations, done."""
+        """(event, data) pairs of a streamed answer: evidence, answer, citations, done."""
         body = {"question": question, "stream": True, "as_admin": as_admin}
         with self.http.stream("POST", "/api/v1/ask", json=body) as response:
             if response.status_code >= 400:

@@ -1,7 +1,7 @@
 """Employees: ask a question (streamed answer with numbered citations) or search passages.
 
 Everything from a document, a file name, the asker or the model is shown as text
-(app/doors/ui/safe_text.py); answers keep a small safe Markdown subset. The citation check is shown:
+(app/doors/safe_text.py); answers keep a small safe Markdown subset. The citation check is shown:
 sentences no cited passage supports are marked, an answer that cites nothing that supports it
 carries a warning, Sources are the cited passages and "also retrieved" the rest.
 """
@@ -13,12 +13,14 @@ from typing import Any
 
 import streamlit as st
 
-from app.doors.ui import safe_text, session
+from app.doors import safe_text
+from app.doors.ui import session
 from app.doors.ui.citation_marks import marked_answer
 from app.doors.ui.highlight import highlight_html
 from app.doors.ui.session import tr
 from app.identity.users import EMPLOYEE
 from app.service import Answer
+from app.service.answer import ANSWERED, UNCERTAIN, WORDS
 from models.queue import QueueFull
 from retrieval.context import ContextPassage
 from retrieval.passage import Passage
@@ -94,29 +96,49 @@ def show_passages(passages: list[ContextPassage], query: str, turn: int) -> None
             show_passage(c.passage, query, f"{turn}_{c.number}")
 
 
+def show_evidence(answer: Answer) -> None:
+    """What the documents say, first: the statement, then the quoted sentences with their [n]."""
+    statement = safe_text.text(answer.statement)
+    if answer.verdict == ANSWERED:
+        st.markdown(f"**{statement}**")
+    elif answer.verdict == UNCERTAIN:
+        st.warning(statement)
+    else:
+        st.info(statement)
+    for quote, number in answer.quote_lines():
+        st.markdown(f"> {safe_text.text(quote)} \\[{number}\\]")
+
+
+def show_generated(answer: Answer) -> None:
+    """The generated answer if it passed the support check; else, folded, the withheld text with
+    its unsupported sentences marked, under the reason."""
+    if answer.generated:
+        st.markdown(f"**{safe_text.text(WORDS[answer.language]['generated'])}**")
+        st.markdown(safe_text.answer(answer.generated))
+    elif answer.withheld_reason:
+        with st.expander(safe_text.text(answer.withheld_reason)):
+            passages = {c.number: c.passage.text for c in answer.context}
+            st.markdown(marked_answer(answer.text, passages, tr("ask.uncited_mark")))
+
+
 def show_answer(answer: Answer) -> None:
-    """The finished answer, uncited sentences marked, and the warning when nothing supports it."""
-    passages = {c.number: c.passage.text for c in answer.context}
+    """The evidence, then the checked generated answer (or why it was withheld)."""
+    show_evidence(answer)
     if answer.found_nothing:
-        st.markdown(safe_text.answer(answer.text))
-        st.info(tr("ask.nothing"))
-        return
-    st.markdown(marked_answer(answer.text, passages, tr("ask.uncited_mark")))
-    if answer.unsupported:
-        st.warning(tr("ask.unsupported"))
+        st.caption(tr("ask.nothing"))
+    show_generated(answer)
 
 
 def show_citations(answer: Answer, query: str, turn: int) -> None:
     if answer.found_nothing:
         return
-    st.markdown(f"**{tr('ask.sources')}**")
     sources = answer.sources()
-    if not sources:
-        st.caption(tr("ask.no_sources"))
-    show_passages(sources, query, turn)
+    if sources:
+        st.markdown(f"**{tr('ask.sources')}**")
+        show_passages(sources, query, turn)
     also = answer.also_retrieved()
     if also:
-        st.markdown(f"**{tr('ask.also_retrieved')}**")
+        st.markdown(f"**{tr('ask.also_retrieved') if sources else tr('ask.related')}**")
         show_passages(also, query, turn)
 
 
@@ -135,15 +157,17 @@ def show_answer_tools(answer: Answer, turn: int) -> None:
     if answer.first_token_s is not None and answer.total_s is not None:
         st.caption(tr("ask.timing", first=answer.first_token_s, total=answer.total_s))
     with st.expander(tr("ask.copy")):
-        st.code(answer.text, language=None, wrap_lines=True)
+        st.code(answer.shown_text, language=None, wrap_lines=True)
     if not answer.found_nothing:
         st.caption(tr("ask.helpful"))
         show_feedback(answer, turn)
 
 
 def stream_answer(answer: Answer) -> None:
-    """Show the asker's place in line, live, until the model is theirs; then the answer as it
-    streams (safe Markdown, redrawn a few times a second); then the checked answer."""
+    """The evidence at once; then the asker's place in line, live, until the model is theirs;
+    then the generated answer once it has been checked (never shown unchecked)."""
+    with st.container():
+        show_evidence(answer)
     box = st.empty()
     shown = -1
     while (place := answer.queue_position()) > 0:
@@ -151,14 +175,10 @@ def stream_answer(answer: Answer) -> None:
             box.info(tr("ask.queue", n=place))
             shown = place
         time.sleep(0.3)
-    drawn = 0.0
-    for _ in answer.tokens():
-        now = time.monotonic()
-        if now - drawn > 0.1:
-            box.markdown(safe_text.answer(answer.text))
-            drawn = now
-    with box.container():
-        show_answer(answer)
+    with box.container(), st.spinner(tr("ask.writing")):
+        answer.finish()
+    box.empty()
+    show_generated(answer)
 
 
 def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -166,7 +186,7 @@ def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     messages: list[dict[str, str]] = []
     for item in history:
         messages.append({"role": "user", "content": item["question"]})
-        messages.append({"role": "assistant", "content": item["answer"].text})
+        messages.append({"role": "assistant", "content": item["answer"].shown_text})
     return messages
 
 

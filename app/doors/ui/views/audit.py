@@ -10,7 +10,8 @@ from tempfile import TemporaryDirectory
 import streamlit as st
 
 from app.audit.log import read_export
-from app.doors.ui import safe_text, session
+from app.doors import safe_text
+from app.doors.ui import session
 from app.doors.ui.audit_view import entry_date, filter_entries, to_csv
 from app.doors.ui.session import tr
 from app.identity.users import AUDITOR
