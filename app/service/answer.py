@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from base.cjk import question_language
 from retrieval.context import ContextPassage
-from retrieval.evidence import Evidence
+from retrieval.evidence import MIN_SCORE_EN, MIN_SCORE_JA, Evidence
 from retrieval.support import SupportVerdict
 
 ANSWERED, UNCERTAIN, ABSTAINED, NOTHING = "answered", "uncertain", "abstained", "nothing"
@@ -54,6 +54,19 @@ WORDS = {
 }
 # Kept for callers that name the refusal text directly.
 NO_DOCUMENTS_EN, NO_DOCUMENTS_JA = WORDS["en"][NOTHING], WORDS["ja"][NOTHING]
+
+
+def verdict_of(evidence: Evidence, answered_at: float | None = None, hedge_at: float = 0.2) -> str:
+    """How far the passages answer the question, from the quote's answer chance: at or above
+    `answered_at` (default: the operating point measured for the question's language) answered,
+    down to `hedge_at` uncertain (the closest passage shown, flagged), below it abstained."""
+    if answered_at is None:
+        answered_at = MIN_SCORE_JA if evidence.language == "ja" else MIN_SCORE_EN
+    if evidence.quotes and evidence.score >= answered_at:
+        return ANSWERED
+    if evidence.quotes and evidence.score >= min(hedge_at, answered_at):
+        return UNCERTAIN
+    return ABSTAINED
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 from app.identity.users import ADMIN, EMPLOYEE, AccessDenied, User
 from app.platform import metrics
-from app.service.answer import ABSTAINED, ANSWERED, NOTHING, UNCERTAIN, Answer
+from app.service.answer import ABSTAINED, ANSWERED, NOTHING, UNCERTAIN, Answer, verdict_of
 from app.service.feedback import Feedback
 from app.service.jobs import DocumentNotFound
 from app.service.parts import UseCase
@@ -27,8 +27,8 @@ from models.prompts import (
     fallback_standalone,
 )
 from models.queue import QueuedStream, QueueFull
-from retrieval.context import ContextPassage, RelevanceFloor, above_floor, assemble_context
-from retrieval.evidence import MIN_SCORE_EN, MIN_SCORE_JA, Evidence, find_evidence
+from retrieval.context import ContextPassage, RelevanceFloor, answer_context
+from retrieval.evidence import Evidence, find_evidence
 from retrieval.passage import Passage
 from retrieval.store import Groups
 from retrieval.support import SupportVerdict, check_support
@@ -126,15 +126,7 @@ class Asking(UseCase):
             return None, NOTHING
         with metrics.EVIDENCE.time():
             evidence = find_evidence(question, [c.passage for c in context], self.sparse, min_score=0.0)
-        s = self.settings
-        answered_at = s.evidence_min_score
-        if answered_at is None:
-            answered_at = MIN_SCORE_JA if evidence.language == "ja" else MIN_SCORE_EN
-        if evidence.quotes and evidence.score >= answered_at:
-            return evidence, ANSWERED
-        if evidence.quotes and evidence.score >= min(s.evidence_hedge_score, answered_at):
-            return evidence, UNCERTAIN
-        return evidence, ABSTAINED
+        return evidence, verdict_of(evidence, self.settings.evidence_min_score, self.settings.evidence_hedge_score)
 
     def _check_support(self, context: list[ContextPassage], generated: str) -> SupportVerdict:
         """The support check of a generated answer; the file names the prompt gave the passages
@@ -149,9 +141,10 @@ class Asking(UseCase):
         s = self.settings
         passages = self._find(question, groups, s.search_top_k, conditions)
         floor = RelevanceFloor(s.min_term_coverage, s.min_dense_score, s.min_rerank_score)
-        passages = [p for p in above_floor(question, passages, floor, self.sparse) if p.score >= s.min_relevance]
         budget = s.llm_context_tokens - s.llm_max_answer_tokens - 256
-        return assemble_context(self._shown(passages), budget, s.context_passages)
+        return answer_context(
+            question, self._shown(passages), floor, self.sparse, budget, s.context_passages, s.min_relevance
+        )
 
     def _start_answer(
         self, place: QueuedStream | None, question: str, context: list[ContextPassage], verdict: str

@@ -200,9 +200,9 @@ from app.doors.cli.bench import bench as _bench  # noqa: E402
 
 app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_bench)
 
-from app.doors.cli.eval import eval_command as _eval  # noqa: E402
+from app.doors.cli.eval import eval_app  # noqa: E402
 
-app.command("eval")(_eval)
+app.add_typer(eval_app, name="eval")
 
 # Sub-apps from other modules register here, one line each.
 
