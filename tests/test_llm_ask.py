@@ -1,5 +1,6 @@
-"""Grounded answering through the service (evidence and support: test_answers_evidence.py): follow-ups, the busy line and a
-model swap without restart, on the real store, the real parser and the real model."""
+"""Grounded answering through the service: follow-ups, the busy line and a model swap without
+restart, on the real store, the real parser and the real model (evidence and the support check:
+test_answers_evidence.py)."""
 
 from __future__ import annotations
 

@@ -33,8 +33,8 @@ def _answered(question: str, generated: str, context: list[ContextPassage], spar
 
 def test_sources_are_the_quoted_and_the_cited_passages_and_the_rest_are_related(sparse):
     context = _context("The canteen opens at noon.", "Annual leave is 20 days a year.", "Parking is free for staff.")
-    answer = _answered("How many days of annual leave?", "Annual leave is 20 days a year [2]. Parking is free for staff [3].",
-                       context, sparse)
+    generated = "Annual leave is 20 days a year [2]. Parking is free for staff [3]."
+    answer = _answered("How many days of annual leave?", generated, context, sparse)
     assert [n for _, n in answer.quote_lines()] == [2] and "20 days" in answer.quote_lines()[0][0]
     assert answer.generated and [c.number for c in answer.sources()] == [2, 3]
     assert [c.number for c in answer.also_retrieved()] == [1]
