@@ -140,7 +140,7 @@ def backup(
     from app.service.backup import BackupError
 
     if remote := cli_remote.server():  # the server owns the store: it writes the backup
-        return cli_remote.backup(remote, dest, audit_key=not without_audit_key)
+        return cli_remote.backup(remote, dest, not without_audit_key)
     service = KuraService(KuraSettings())
     try:
         summary = service.backup(local_operator(), dest, audit_key=not without_audit_key)  # audited
