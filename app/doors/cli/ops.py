@@ -151,7 +151,8 @@ def backup(
         service.close()
     console.print(
         f"backup in {dest}: {summary.files} files, {summary.chunks} chunks, "
-        f"{summary.bytes / 1e6:.1f} MB" + ("" if summary.audit_key else "; audit.key left out: keep it elsewhere")
+        f"{summary.bytes / 1e6:.1f} MB" + ("" if summary.audit_key else "; audit.key left out: keep it elsewhere"),
+        soft_wrap=True,
     )
 
 
@@ -186,12 +187,13 @@ def restore(
         raise typer.Exit(1) from None
     for old, new in summary.moves:
         note = "" if Path(new).exists() else " (not there yet: copy the documents before the next sync)"
-        console.print(f"paths under {old} now under {new}{note}", markup=False, highlight=False)
+        console.print(f"paths under {old} now under {new}{note}", markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"restored {summary.files} files into {settings.data_dir}; {summary.moved} recorded paths moved; "
         "check with `kura audit verify`",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
