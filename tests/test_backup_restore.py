@@ -158,6 +158,26 @@ def test_kura_restore_asks_for_the_audit_key_at_a_terminal(service: KuraService,
     assert _kura(data, "audit", "verify").returncode == 0
 
 
+def test_kura_backup_through_the_server_leaves_the_key_out(service: KuraService, docs: Path, tmp_path: Path) -> None:
+    """`kura backup --without-audit-key` beside a running server: the server's service writes it."""
+    from app.doors.http.api import standalone_app
+    from app.identity import operator_token
+    from tests.api_server import LoopbackServer
+
+    service.ingest(BOSS, docs, ["staff"])
+    with LoopbackServer(standalone_app(service.settings, lambda: service)) as server:
+        operator_token.write(service.settings, server.url)  # what `kura serve` writes for the CLI
+        try:
+            taken = _kura(service.settings.data_dir, "backup", str(tmp_path / "backup"), "--without-audit-key")
+        finally:
+            operator_token.remove(service.settings)
+    assert taken.returncode == 0, taken.stdout + taken.stderr
+    assert "(by the server); audit.key left out: keep it elsewhere" in taken.stdout
+    assert verify_backup(tmp_path / "backup") == [] and not (tmp_path / "backup" / "audit.key").exists()
+    entry = [e for e in service.audit.entries() if e["action"] == "backup"][-1]
+    assert entry["user"] == "local-operator" and entry["audit_key"] is False and entry["via"] == "api"
+
+
 def test_one_changed_byte_in_any_file_is_refused_with_the_file_named(
     service: KuraService, docs: Path, tmp_path: Path
 ) -> None:

@@ -140,3 +140,22 @@ def test_the_system_page_says_when_backups_are_not_scheduled(admin_page: None, d
         assert infos == ["Scheduled backups are off (set `KURA_BACKUP_EVERY`, e.g. 24h). No good backup is known yet."]
     finally:
         service.close()
+
+
+def test_the_system_page_backs_up_without_the_audit_key_when_asked(
+    admin_page: None, data_dir: Path, tmp_path: Path, embedder
+) -> None:
+    service = _service(data_dir, embedder)
+    try:
+        runtime.install(service)
+        at = signed_in("boss")
+        at.switch_page(str(VIEWS / "system.py")).run()
+        dest = tmp_path / "offsite"
+        at.text_input(key="backup_dest").input(str(dest))
+        at.checkbox(key="backup_without_key").check()
+        at.button(key="backup_now").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert verify_backup(dest) == [] and not (dest / "audit.key").exists()
+        assert _entries(service, "backup")[-1]["audit_key"] is False
+    finally:
+        service.close()
