@@ -223,7 +223,7 @@ def test_backups_taken_during_an_ingest_restore_whole_documents_only(
     backups: list[Path] = []
     started = last = time.monotonic()
     while not (now := service.job(BOSS, job.id)).finished:
-        if now.state == "running" and time.monotonic() - last > 1.0 and len(backups) < 8:
+        if now.state == "running" and time.monotonic() - last > 0.5 and len(backups) < 12:
             backups.append(tmp_path / f"backup-{len(backups)}")
             backup_parts(service.parts, backups[-1])  # while the writer embeds, stages and swaps
             last = time.monotonic()

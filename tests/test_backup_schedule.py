@@ -103,6 +103,7 @@ def admin_page(data_dir: Path) -> Iterator[None]:
 
 
 def _backup_lines(service: KuraService) -> tuple[list[str], list[str], list[str], list[str]]:
+    runtime.uninstall()
     runtime.install(service)  # what `kura serve`'s lifespan does
     at = signed_in("boss")
     at.switch_page(str(VIEWS / "system.py")).run()
@@ -116,18 +117,26 @@ def test_the_system_page_shows_the_newest_good_backup_red_when_twice_the_schedul
     admin_page: None, data_dir: Path, tmp_path: Path, embedder
 ) -> None:
     folder = tmp_path / "backups"
-    service = _service(data_dir, embedder, backup_every="1s", backup_keep=3, backup_dir=str(folder))
+    service = _service(data_dir, embedder, backup_every="1h", backup_keep=3, backup_dir=str(folder))
     try:
         errors, successes, _, captions = _backup_lines(service)
         assert errors == ["No good backup is known yet. Older than twice the schedule: look for alert entries "
                           "in the audit log."] and successes == []
-        assert f"Scheduled backups: every 1 s into {folder}, the newest 3 kept." in captions
+        assert f"Scheduled backups: every 1.0 h into {folder}, the newest 3 kept." in captions
         assert service.scheduled_backup() is not None
         errors, successes, _, _ = _backup_lines(service)
         assert errors == [] and len(successes) == 1 and successes[0].startswith("Newest good backup: ")
-        time.sleep(2.5)  # more than twice the 1 s schedule
+    finally:
+        service.close()
+        runtime.uninstall()
+    # The same folder under a 1 s schedule (a restart with a new KURA_BACKUP_EVERY): that backup
+    # is found there, and once it is older than two seconds the line turns red.
+    service = KuraService(KuraSettings(data_dir=data_dir, backup_every="1s", backup_dir=str(folder)), embedder=embedder)
+    try:
+        time.sleep(2.5)
         errors, successes, _, _ = _backup_lines(service)
-        assert successes == [] and len(errors) == 1 and "Older than twice the schedule" in errors[0]
+        assert successes == [] and len(errors) == 1 and "Older than twice the schedule" in errors[0], errors
+        assert errors[0].startswith("Newest good backup: ")
     finally:
         service.close()
 
