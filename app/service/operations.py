@@ -13,7 +13,7 @@ from typing import Any
 from app.identity.users import ADMIN, User
 from app.platform import metrics
 from app.service.backup import BackupError, BackupSummary, backup_parts
-from app.service.backup_schedule import BackupStatus, is_complete, prune, scheduled_folder
+from app.service.backup_schedule import BackupSchedule, BackupStatus, is_complete, prune, scheduled_folder
 from app.service.parts import UseCase
 from models.llm import load_llm
 from models.registry import ModelEntry
@@ -120,28 +120,24 @@ class Operations(UseCase):
         except Exception as exc:  # any failure: the schedule lives on and the alert is loud
             if dest.exists() and not is_complete(dest):
                 shutil.rmtree(dest, ignore_errors=True)  # ours, unfinished: never mistaken for a backup
-            self._backup_alert(f"scheduled backup into {dest} failed: {type(exc).__name__}: {exc}")
+            self._backup_alert(schedule, f"scheduled backup into {dest} failed: {type(exc).__name__}: {exc}")
             return None
         schedule.succeeded()
         fields = {"files": summary.files, "bytes": summary.bytes, "chunks": summary.chunks}
-        self.audit.append(
-            user=SCHEDULER, role=SYSTEM, action="backup", scheduled=True, dest=str(dest),
-            audit_key=summary.audit_key, **fields,
-        )
+        fields["audit_key"] = summary.audit_key
+        self.audit.append(user=SCHEDULER, role=SYSTEM, action="backup", scheduled=True, dest=str(dest), **fields)
         try:
             removed = prune(schedule.folder, schedule.keep)
         except OSError as exc:
-            self._backup_alert(f"old scheduled backups in {schedule.folder} could not be deleted: {exc}")
+            self._backup_alert(schedule, f"old scheduled backups in {schedule.folder} could not be deleted: {exc}")
             return dest
         if removed:
-            self.audit.append(
-                user=SCHEDULER, role=SYSTEM, action="backup_pruned", removed=[str(p) for p in removed],
-                keep=schedule.keep,
-            )
+            pruned = [str(p) for p in removed]
+            self.audit.append(user=SCHEDULER, role=SYSTEM, action="backup_pruned", removed=pruned, keep=schedule.keep)
         return dest
 
-    def _backup_alert(self, reason: str) -> None:
-        self.parts.backups.get().failed(reason)
+    def _backup_alert(self, schedule: BackupSchedule, reason: str) -> None:
+        schedule.failed(reason)
         metrics.BACKUP_FAILURES.inc()
         log.error("%s", reason)
         try:
