@@ -123,6 +123,8 @@ def test_backup_without_the_audit_key_restores_only_with_that_key(
 
     with pytest.raises(AuditKeyNeeded, match="taken without its audit key.*--audit-key FILE"):
         restore_backup(tmp_path / "backup", target)
+    with pytest.raises(BackupError, match="audit key file .*missing.key does not exist"):
+        restore_backup(tmp_path / "backup", target, audit_key=tmp_path / "missing.key")
     wrong = tmp_path / "other.key"
     wrong.write_text(secrets.token_hex(32))
     with pytest.raises(BackupError, match="is not the audit key of this backup"):

@@ -277,6 +277,8 @@ def _audit_key_for(src: Path, meta: dict, key_file: Path | None) -> Path | None:
             f"this backup was taken without its audit key (key id {wanted}): give the audit.key kept "
             "apart from the backups with --audit-key FILE; nothing was restored"
         )
+    if not key_file.is_file():
+        raise BackupError(f"the audit key file {key_file} does not exist; nothing was restored")
     try:
         given = AuditLog(src / "audit.jsonl", key_path=key_file).key_id
     except (OSError, ValueError) as exc:
