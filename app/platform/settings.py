@@ -259,6 +259,32 @@ class KuraSettings(BaseSettings):
                 "point KURA_DATA_DIR to a folder kura may create and write"
             ) from exc
 
+    # Scheduled backups (README "Backups that bring everything back"; app/service/backup_schedule.py).
+    backup_every: str | None = None  # e.g. 24h or 30m (s, m, h, d): the server backs up this often; unset: off
+    backup_dir: Path | None = None  # where scheduled backups go (default: <data_dir>/backups); best another disk
+    backup_keep: int = Field(default=7, ge=1)  # scheduled backups kept; older ones are deleted
+    backup_without_audit_key: bool = False  # scheduled backups leave audit.key out (keep it elsewhere)
+
+    @field_validator("backup_every")
+    @classmethod
+    def _backup_interval(cls, value: str | None) -> str | None:
+        from ingest.jobs import parse_interval  # the one interval syntax (watched folders too)
+
+        if value is not None and value.strip():
+            parse_interval(value)  # its ValueError names the value and the syntax
+            return value.strip()
+        return None
+
+    @property
+    def backup_every_s(self) -> float | None:
+        from ingest.jobs import parse_interval
+
+        return parse_interval(self.backup_every) if self.backup_every else None
+
+    @property
+    def backup_folder(self) -> Path:
+        return (self.backup_dir or self.data_dir / "backups").expanduser()  # "backups": BACKUPS_DIR
+
 
 class SettingsError(ValueError):
     """A setting or the config file is wrong. The message is one line: the setting, the bad

@@ -31,6 +31,7 @@ from app.identity.keys import ApiKeys
 from app.identity.users import ADMIN, EMPLOYEE, User
 from app.platform import metrics
 from app.platform.settings import KuraSettings
+from app.service.backup_schedule import BackupSchedule
 from app.service.feedback import FeedbackBook
 from app.service.jobs import IngestJobs
 from ingest.manifest import Manifest
@@ -93,7 +94,7 @@ class Parts:
 
     ORDER = (
         "models", "embedder", "sparse", "reranker", "store", "manifest", "index",
-        "llm", "ingest_jobs", "accounts", "api_keys", "feedback_book",
+        "llm", "ingest_jobs", "accounts", "api_keys", "feedback_book", "backups",
     )
 
     def __init__(self, settings: KuraSettings | None = None, **given: Any) -> None:
@@ -116,6 +117,8 @@ class Parts:
         self.api_keys = Part("api_keys", lambda: ApiKeys(s.data_dir / "api_keys.sqlite3"), close=lambda k: k.close())
         self.feedback_book = Part("feedback_book", lambda: FeedbackBook(s.data_dir / "feedback.sqlite3"),
                                   close=lambda book: book.close())
+        # Scheduled backups: their thread stops (after a backup it is writing) before the store closes.
+        self.backups = Part("backups", lambda: BackupSchedule(s), close=lambda schedule: schedule.stop())
         for name, value in given.items():
             if name not in self.ORDER:
                 raise TypeError(f"no part named {name!r}; parts are {', '.join(self.ORDER)}")
@@ -199,7 +202,7 @@ class Parts:
 
     def close(self) -> None:
         """Close what was built, the ingest writer first (it stops between two files)."""
-        for name in ("ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts"):
+        for name in ("backups", "ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts"):
             self.part(name).close()
 
 
@@ -219,6 +222,9 @@ def _gauge_reader(parts: Parts) -> Callable[[], None]:
         metrics.QUEUE_WAITING.set(alive.llm_queue.waiting())
         if alive.settings.audit_syslog:
             metrics.AUDIT_SIEM_QUEUE.set(queue_depth(alive.audit))
+        if (backups := alive.backups.peek()) is not None:
+            age = backups.status().age_s
+            metrics.BACKUP_AGE.set(float("inf") if age is None else age)
 
     return read
 

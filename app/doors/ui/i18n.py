@@ -266,10 +266,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "system.health": ("Health", "状態"),
     "system.backup": ("Backup", "バックアップ"),
     "system.backup_help": (
-        "Writes the store, manifest, users and audit log with a checksum list while kura keeps "
-        "running. Give a new, empty folder; copy it off this server afterwards.",
-        "kura を止めずに、ストア・マニフェスト・ユーザー・監査ログとチェックサム一覧を書き出します。"
-        "新しい空のフォルダーを指定し、終わったらこのサーバーの外へコピーしてください。",
+        "Writes everything the data directory holds (store, databases, uploads, model list, audit log) "
+        "with a checksum list while kura keeps running. Give a new, empty folder; copy it off this server afterwards.",
+        "kura を止めずに、データディレクトリの全内容(ストア・データベース・アップロード・モデル一覧・監査ログ)と"
+        "チェックサム一覧を書き出します。新しい空のフォルダーを指定し、終わったらこのサーバーの外へコピーしてください。",
     ),
     "system.backup_dest": ("Destination folder", "保存先フォルダー"),
     "system.backup_now": ("Back up now", "今すぐバックアップ"),
@@ -287,6 +287,29 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Checksum list: {sums} (restore checks it: kura restore {path}).",
         "{path} にバックアップしました: {files} ファイル、{size}、{chunks} チャンク。"
         "チェックサム一覧: {sums}(復元時に検証されます: kura restore {path})。",
+    ),
+    # admin: system, scheduled backups (issue 30)
+    "system.backup_schedule": (
+        "Scheduled backups: every {every} into {folder}, the newest {keep} kept.",
+        "定期バックアップ: {every} ごとに {folder} へ保存し、最新 {keep} 件を保持します。",
+    ),
+    "system.backup_unscheduled": (
+        "Scheduled backups are off (set `KURA_BACKUP_EVERY`, e.g. 24h).",
+        "定期バックアップは無効です(`KURA_BACKUP_EVERY` を設定してください。例: 24h)。",
+    ),
+    "system.backup_last": ("Newest good backup: {when} ({age} ago).", "最新の正常なバックアップ: {when}({age} 前)。"),
+    "system.backup_none": ("No good backup is known yet.", "正常なバックアップはまだありません。"),
+    "system.backup_overdue": (
+        "Older than twice the schedule: look for alert entries in the audit log.",
+        "スケジュールの 2 倍より古くなっています。監査ログのアラートを確認してください。",
+    ),
+    "system.backup_failed": (
+        "The last scheduled backup failed: {reason}",
+        "直近の定期バックアップが失敗しました: {reason}",
+    ),
+    "system.backup_without_key": (
+        "Leave the audit key out (keep audit.key elsewhere; a restore asks for it)",
+        "監査キーを含めない(audit.key は別の場所に保管し、復元時に指定します)",
     ),
     # auditor
     "audit.title": ("Audit log", "監査ログ"),

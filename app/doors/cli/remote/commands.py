@@ -96,8 +96,9 @@ def docs(client: ServerClient) -> None:
 
 
 @friendly
-def backup(client: ServerClient, dest: Path) -> None:
-    s = client.post("/api/v1/backup", {"dest": str(dest.resolve())})
+def backup(client: ServerClient, dest: Path, audit_key: bool = True) -> None:
+    s = client.post("/api/v1/backup", {"dest": str(dest.resolve()), "audit_key": audit_key})
     console.print(
         f"backup in {dest}: {s['files']} files, {s['chunks']} chunks, {s['bytes'] / 1e6:.1f} MB (by the server)"
+        + ("" if s["audit_key"] else "; audit.key left out: keep it elsewhere")
     )
