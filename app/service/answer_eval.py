@@ -70,6 +70,7 @@ class Shown:
     quote: str
     generated: str  # '' when there was none or it was withheld
     withheld: bool
+    score: float = 0.0  # the quote's answer chance (retrieval/evidence.py), kept to try other thresholds
     first_token_s: float | None = None
     tokens: int = 0
     generating_s: float = 0.0
@@ -227,7 +228,7 @@ def _answer_one(question: str, context: list[ContextPassage], llm: Any, sparse: 
     verdict = verdict_of(evidence, s.evidence_min_score, s.evidence_hedge_score)
     quote = evidence.text if verdict in (ANSWERED, UNCERTAIN) else ""
     if llm is None or verdict not in (ANSWERED, UNCERTAIN):
-        return Shown(verdict, quote, "", False)
+        return Shown(verdict, quote, "", False, evidence.score)
     messages = build_messages(question, [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context])
     started, first, parts = time.monotonic(), None, []
     for token in llm.stream(messages, s.llm_max_answer_tokens, s.llm_timeout_s):
@@ -239,8 +240,8 @@ def _answer_one(question: str, context: list[ContextPassage], llm: Any, sparse: 
         checked = checked.replace(c.passage.location, "")
     supported = bool(generated) and check_support(checked, [c.passage.text for c in context], sparse).supported
     elapsed = time.monotonic() - started
-    return Shown(verdict, quote, generated if supported else "", bool(generated) and not supported, first,
-                 len(parts), elapsed - (first or 0.0))
+    return Shown(verdict, quote, generated if supported else "", bool(generated) and not supported, evidence.score,
+                 first, len(parts), elapsed - (first or 0.0))
 
 
 def _rss_mb() -> float:
