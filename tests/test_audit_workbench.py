@@ -61,12 +61,23 @@ def office(service: KuraService, tmp_path: Path) -> Office:
                   by_path["parental-leave.md"], by_path["canteen.md"])
 
 
-def read_groups(entry: dict[str, Any]) -> set[str]:
-    return set(entry.get("reader_groups") or [])
+def groups_then(entries: list[dict[str, Any]]) -> dict[int, set[str]]:
+    """seq -> the groups the log last recorded for the entry's person: the entry's own
+    `reader_groups`, else the latest of their earlier ones or of an account change naming them."""
+    held: dict[str, set[str]] = {}
+    then: dict[int, set[str]] = {}
+    for e in entries:
+        if "reader_groups" in e:
+            held[e["user"]] = set(e["reader_groups"])
+        then[e["seq"]] = held.get(e["user"], set())
+        if e["action"] == "user_change" and isinstance(e.get("groups"), list):
+            held[e["target"]] = {"everyone", *e["groups"]}
+    return then
 
 
 def direct_counts(entries: list[dict[str, Any]], group: str, month: str) -> dict[str, int]:
     """A group's month counted straight from the log's lines, the report's definitions spelled out."""
+    held = groups_then(entries)
     in_month = [e for e in entries if e["time"][:7] == month]
     shows = [
         (e, doc) for e in in_month if e["action"] in SHOWN and e.get("outcome") not in ("refused", "not_found")
@@ -74,7 +85,7 @@ def direct_counts(entries: list[dict[str, Any]], group: str, month: str) -> dict
         if group in groups.split(",")
     ]
     refusals = [e for e in in_month if (e.get("outcome") == "refused" or e["action"] in ("denied", "api_key_refused"))
-                and group in read_groups(e)]
+                and group in held[e["seq"]]]
     alerts = [e for e in in_month if e["action"] == "alert" and group in e.get("groups", [])]
     return {
         "questions": len({e["seq"] for e, _ in shows if e["action"] in ("query", "search")}),

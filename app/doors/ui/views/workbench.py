@@ -102,7 +102,7 @@ def who_saw_view() -> None:
         column_config={tr("wb.col.entry"): st.column_config.LinkColumn(display_text=r"seq=(\d+)")},
     )
     st.subheader(tr("wb.people"))
-    st.dataframe([{tr("wb.col.person"): p, tr("wb.col.shown"): n} for p, n in found.people], hide_index=True)
+    st.table([{tr("wb.col.person"): p, tr("wb.col.shown"): n} for p, n in found.people])  # a short list, as text
     if kind == "person":
         st.subheader(tr("wb.groups_seen"))
         ranked(found.groups, tr("wb.count"))
@@ -119,6 +119,9 @@ def alerts_view() -> None:
         st.session_state["wb_alerts_round"] = st.session_state.get("wb_alerts_round", 0) + 1
         st.rerun()
     st.caption(tr("wb.alerts.count", n=len(raised)))
+    for alert in raised[:5]:  # the newest, in words (a name in them is escaped)
+        rule = tr(f"wb.rule.{alert.get('rule')}")
+        st.warning(f"{rule}: {safe_text.text(alert.get('message', ''))}")
     st.dataframe(
         [{tr("wb.col.entry"): entry_link(a["seq"]) if a.get("seq") else tr("wb.alerts.unrecorded"),
           tr("wb.col.time"): a.get("time"),
