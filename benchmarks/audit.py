@@ -208,6 +208,12 @@ def measure(data: Path, made: dict[str, Any], rounds: int) -> dict[str, Any]:
         out["who_saw_person"] = _timed(lambda i: service.who_saw(checker, person=f"user{i:04d}"), rounds)
         seen = service.who_saw(checker, document=made["first_doc"])
         out["busy_document_showings"] = seen.total
+        out["log_page"] = _timed(lambda _: service.browse_audit(checker), max(3, rounds // 4))
+        out["log_page_text_filter"] = _timed(lambda _: service.browse_audit(checker, text="leave"), max(3, rounds // 4))
+        with service.audit_index.lock:
+            out["actions"] = dict(service.audit_index.db.execute(
+                "SELECT action, count(*) FROM entries GROUP BY action ORDER BY 2 DESC"))
+            out["days"] = service.audit_index.db.execute("SELECT min(day), max(day) FROM entries").fetchone()
         out["report_hr_month"] = _timed(lambda _: service.audit_report(checker, "hr", days[len(days) // 2][:7]),
                                         max(3, rounds // 4))
     finally:
@@ -305,7 +311,7 @@ def main(argv: list[str]) -> int:
                   f"peak RSS {found['build_peak_rss_mb']} MB; first alert check {found['first_alert_check_s']} s "
                   f"({found['first_alert_check_alerts']} alerts)  [load {found['load_before']}]", flush=True)
             for view in ("overview_year", "overview_30_days", "who_saw_busy_document", "who_saw_random_document",
-                         "who_saw_group_hr", "who_saw_person", "report_hr_month"):
+                         "who_saw_group_hr", "who_saw_person", "report_hr_month", "log_page", "log_page_text_filter"):
                 r = found[view]
                 print(f"[{name}] {view:24s} p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  (n={r['n']})",
                       flush=True)

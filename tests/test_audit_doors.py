@@ -30,7 +30,7 @@ from app.platform.settings import KuraSettings
 from app.service import KuraService
 from tests.api_server import LoopbackServer
 from tests.conftest import REPO
-from tests.test_audit_workbench import CANTEEN, HR_POLICY, direct_counts
+from tests.test_audit_workbench import direct_counts, populate
 from tests.test_ui_audited_pages import downloads  # noqa: F401  (a fixture: what a page offers to download)
 
 PASSWORD = "Copper-meadow-48"
@@ -66,15 +66,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Desk]:
     root = tmp_path_factory.mktemp("audit-doors")
     settings = KuraSettings(data_dir=root / "data", audit_alert_interval_s=0)
     service = KuraService(settings, embedder=embedder)
-    accounts = service.accounts
-    accounts.add("boss", PASSWORD, ["admin", "employee"])
-    accounts.add("checker", PASSWORD, ["auditor"])
-    accounts.add("hana", PASSWORD, ["employee"], groups=["hr"])
-    accounts.add("sam", PASSWORD, ["employee"], groups=["sales"])
-    for folder, name, text in (("hr", "parental-leave.md", HR_POLICY), ("public", "canteen.md", CANTEEN)):
-        (root / folder).mkdir()
-        (root / folder / name).write_text(text, encoding="utf-8")
-        service.ingest(accounts.get("boss"), root / folder, ["hr" if folder == "hr" else "everyone"])
+    populate(service, root, PASSWORD)
     keys = {
         who: service.create_api_key(local_operator(), scope, "doors", None, owner=who)[1]
         for who, scope in (("hana", "read"), ("sam", "read"), ("boss", "admin"), ("checker", "audit"))
@@ -200,6 +192,14 @@ def test_the_workbench_page_refuses_employees_and_admins_and_serves_an_auditor(d
         at.text_input(key="wb_target").input("parental-leave").run()
         table = at.dataframe[0].value
         assert table["Person"].tolist() == ["hana"] and table["Entry"].str.startswith("audit?seq=").all()
+
+        at.segmented_control(key="wb_view").set_value("alerts").run()
+        at.selectbox(key="wb_rule").set_value("after_hours").run()
+        at.number_input(key="wb_threshold_after_hours").set_value(5).run()
+        at.button(key="wb_rule_save").click().run()
+        assert not at.exception and any("recorded in the audit log" in m.value for m in at.success)
+        [changed] = [e for e in desk.entries() if e["action"] == "alert_rule"]
+        assert (changed["user"], changed["rule"], changed["threshold"]) == ("checker", "after_hours", 5)
 
         at.segmented_control(key="wb_view").set_value("reports").run()
         at.text_input(key="wb_report_group").input("hr").run()

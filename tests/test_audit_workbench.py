@@ -43,21 +43,28 @@ class Office:
         return list(self.service.audit.entries())
 
 
+def populate(service: KuraService, root: Path, password: str = PASSWORD) -> dict[str, str]:
+    """The office every workbench test starts from: an admin, an auditor, hana in hr and sam in
+    sales; an HR folder (group hr) and a public one (everyone), really ingested. Returns the
+    document ids by file name."""
+    accounts = service.accounts
+    accounts.add("boss", password, ["admin", "employee"])
+    accounts.add("checker", password, ["auditor"])
+    accounts.add("hana", password, ["employee"], groups=["hr"])
+    accounts.add("sam", password, ["employee"], groups=["sales"])
+    for folder, name, text, groups in (("hr", "parental-leave.md", HR_POLICY, ["hr"]),
+                                       ("public", "canteen.md", CANTEEN, ["everyone"])):
+        (root / folder).mkdir()
+        (root / folder / name).write_text(text, encoding="utf-8")
+        service.ingest(accounts.get("boss"), root / folder, groups)
+    return {Path(f.path).name: f.doc_id for f in service.manifest.all_files()}
+
+
 @pytest.fixture
 def office(service: KuraService, tmp_path: Path) -> Office:
-    accounts = service.accounts
-    accounts.add("boss", PASSWORD, ["admin", "employee"])
-    accounts.add("checker", PASSWORD, ["auditor"])
-    accounts.add("hana", PASSWORD, ["employee"], groups=["hr"])
-    accounts.add("sam", PASSWORD, ["employee"], groups=["sales"])
-    for folder, name, text in (("hr", "parental-leave.md", HR_POLICY), ("public", "canteen.md", CANTEEN)):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / name).write_text(text, encoding="utf-8")
-    boss = accounts.get("boss")
-    service.ingest(boss, tmp_path / "hr", ["hr"])
-    service.ingest(boss, tmp_path / "public", ["everyone"])
-    by_path = {Path(f.path).name: f.doc_id for f in service.manifest.all_files()}
-    return Office(service, boss, accounts.get("checker"), accounts.get("hana"), accounts.get("sam"),
+    by_path = populate(service, tmp_path)
+    get = service.accounts.get
+    return Office(service, get("boss"), get("checker"), get("hana"), get("sam"),
                   by_path["parental-leave.md"], by_path["canteen.md"])
 
 

@@ -245,7 +245,8 @@ class AuditIndex:
             return "the log was archived", ""
         live = self.audit.path
         inode = str(live.stat().st_ino) if live.exists() else ""
-        if self.meta("key_id") != self._key_id():
+        known, key_id = self.meta("key_id"), self._key_id()
+        if known and known != key_id:  # (none known: the index was built before the log's first entry)
             return "the audit key changed", "the audit key was replaced since the index was built"
         head_seq, head_hash = int(self.meta("last_seq", "0")), self.meta("last_hash", GENESIS)
         if head_seq == 0:
@@ -302,6 +303,7 @@ class AuditIndex:
             builder = _Builder(self.db, self.names, self.audit, self.local, resume=True)
             report.indexed = builder.index_file(live, LIVE, offset)
             builder.finish(live)
+            builder.set_meta(key_id=self._key_id())
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

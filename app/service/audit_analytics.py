@@ -78,7 +78,8 @@ def _day(value: str | None, name: str) -> str | None:
 
 
 class AlertWatch:
-    """A daemon thread that runs `tick` every `interval_s` until stopped (the server's)."""
+    """A daemon thread that runs `tick` at once (so a server builds a missing index before an
+    auditor asks) and then every `interval_s` until stopped."""
 
     def __init__(self, interval_s: float, tick: Callable[[], Any]) -> None:
         self.interval_s, self.tick = interval_s, tick
@@ -86,11 +87,13 @@ class AlertWatch:
         self.thread = threading.Thread(target=self._run, name="kura-audit-alerts", daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while True:
             try:
                 self.tick()
             except Exception as exc:  # the next tick tries again; a view would raise it
                 log.warning("audit alert check failed: %s", exc)
+            if self._stop.wait(self.interval_s):
+                return
 
     def stop(self) -> None:
         self._stop.set()

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, kura_server, wait_idle
-from tests.test_audit_workbench import CANTEEN, HR_POLICY, direct_counts
+from tests.test_audit_workbench import direct_counts, populate
 
 PASSWORD = "Juniper-valley-62"
 SHOTS = REPO / "artifacts" / "screenshots" / "issue27"
@@ -53,16 +53,7 @@ def office(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Offic
     root = tmp_path_factory.mktemp("e2e-audit")
     data = root / "data"
     service = KuraService(KuraSettings(data_dir=data), embedder=embedder)
-    accounts = service.accounts
-    accounts.add("boss", PASSWORD, ["admin", "employee"])
-    accounts.add("checker", PASSWORD, ["auditor"])
-    accounts.add("hana", PASSWORD, ["employee"], groups=["hr"])
-    accounts.add("sam", PASSWORD, ["employee"], groups=["sales"])
-    for folder, name, text, groups in (("hr", "parental-leave.md", HR_POLICY, ["hr"]),
-                                       ("public", "canteen.md", CANTEEN, ["everyone"])):
-        (root / folder).mkdir()
-        (root / folder / name).write_text(text, encoding="utf-8")
-        service.ingest(accounts.get("boss"), root / folder, groups)
+    populate(service, root, PASSWORD)
     keys = {who: service.create_api_key(local_operator(), "read", "e2e", None, owner=who)[1] for who in ("hana", "sam")}
     service.close()  # the server owns the data directory from here on
     with kura_server(data, {"KURA_AUDIT_ALERT_INTERVAL_S": "2"}) as url:
