@@ -19,6 +19,7 @@ from app.audit.index import INDEX_FILE
 from app.audit.log import AuditLog
 from app.identity.users import AccessDenied, User
 from app.service import KuraService
+from tests.test_audit_siem import pki, receiver  # noqa: F401  (fixtures: a CA and a real rsyslogd over TLS)
 
 PASSWORD = "Lantern-orchard-73"
 HR_POLICY = (
@@ -330,3 +331,27 @@ def test_an_api_key_used_from_a_new_address_raises_an_alert(office: Office, sett
     new = [a for a in service.check_alerts() if a["rule"] == "new_address"]
     assert len(new) == 1 and new[0]["seqs"] == [calls[-1]["seq"]] and "127.0.0.2" in new[0]["message"]
     assert key not in settings.audit_path.read_text(encoding="utf-8")
+
+
+def test_an_alert_reaches_the_siem_at_syslog_alert_severity(tmp_path: Path, receiver) -> None:  # noqa: F811
+    """A real rsyslogd over TLS (tests/test_audit_siem.py's receiver): the alert is forwarded
+    like every entry, chained, with PRI 105 (facility 13 "log audit", severity 1 "alert")."""
+    from app.audit.siem import SiemForwarder, SyslogTarget
+    from app.platform.settings import KuraSettings
+
+    service = KuraService(KuraSettings(data_dir=tmp_path / "data"))
+    try:
+        sam = User("sam", frozenset({"employee"}), ("sales",))
+        for _ in range(10):
+            with pytest.raises(AccessDenied):
+                service.documents(sam)
+        [alert] = [a for a in service.check_alerts() if a["rule"] == "refusals"]
+        forwarder = SiemForwarder(service.audit, SyslogTarget("127.0.0.1", receiver.port),
+                                  ca_file=receiver.pki / "ca.pem")
+        forwarder.send_pending()
+        lines = receiver.out.read_text(encoding="utf-8").splitlines()
+        [raw] = [line for line in lines if '"action":"alert"' in line]
+        assert raw.startswith("<105>1 ") and '"rule":"refusals"' in raw
+        assert [e["seq"] for e in receiver.entries()] == [e["seq"] for e in service.audit.entries()]
+    finally:
+        service.close()
