@@ -30,6 +30,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -42,7 +43,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.audit.log import GENESIS, AuditKeyMissing, AuditLog, _now_iso
-from base.sqlite_state import open_state
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,7 @@ class AuditIndex:
         self.names = Names(self.db)
 
     def _open(self) -> Any:
-        db = open_state(self.path, SCHEMA, synchronous="NORMAL")
-        db.execute("PRAGMA journal_mode=DELETE")  # one file: a rebuild replaces it whole
+        db = _connect(self.path, SCHEMA, "NORMAL")
         self._inode = os.stat(self.path).st_ino
         return db
 
@@ -267,8 +266,7 @@ class AuditIndex:
         fresh = self.path.with_name(self.path.name + ".new")
         for leftover in (fresh, fresh.with_name(fresh.name + "-journal")):
             leftover.unlink(missing_ok=True)
-        db = open_state(fresh, TABLES, synchronous="OFF")
-        db.execute("PRAGMA journal_mode=OFF")
+        db = _connect(fresh, TABLES, "OFF", journal="OFF")  # a file nobody reads until it is complete
         db.execute("PRAGMA cache_size=-262144")  # 256 MiB while building, then the default again
         db.execute("BEGIN")  # one transaction: in autocommit every row would be a commit
         builder = _Builder(db, Names(db), self.audit, self.local)
@@ -553,6 +551,17 @@ class _Builder:
             live_inode=str(live.stat().st_ino) if live.exists() else "",
             segments=json.dumps([p.name for p in self.audit.segments()]),
         )
+
+
+def _connect(path: Path, schema: str, synchronous: str, journal: str = "DELETE") -> sqlite3.Connection:
+    """The index's connection: autocommit, any thread (the index's lock serialises it), a 30 s
+    busy timeout. A rollback journal, not WAL: the index is one file a rebuild replaces whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    db.execute(f"PRAGMA journal_mode={journal}")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.executescript(schema)
+    return db
 
 
 def _unsupported(e: dict[str, Any]) -> bool:
