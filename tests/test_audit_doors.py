@@ -35,6 +35,7 @@ from tests.test_ui_audited_pages import downloads  # noqa: F401  (a fixture: wha
 
 PASSWORD = "Copper-meadow-48"
 WORKBENCH = str(REPO / "app" / "doors" / "ui" / "views" / "workbench.py")
+AUDIT_LOG = str(REPO / "app" / "doors" / "ui" / "views" / "audit.py")
 ROUTES = (
     ("GET", "/api/v1/audit/overview", None),
     ("GET", "/api/v1/audit/who-saw?group=hr", None),
@@ -161,22 +162,23 @@ def test_cli_refuses_employee_and_admin_keys_through_the_server_and_in_process(d
     assert operator.returncode == 0 and "rules" in json.loads(operator.stdout)
 
 
-def _page(desk: Desk, who: str) -> AppTest:
+def _page(desk: Desk, who: str, page: str = WORKBENCH) -> AppTest:
     token = desk.service.accounts.open_session(desk.service.accounts.get(who))
-    at = AppTest.from_file(WORKBENCH, default_timeout=120)
+    at = AppTest.from_file(page, default_timeout=120)
     at.session_state["kura_session_token"] = token
     return at.run()
 
 
-def test_the_workbench_page_refuses_employees_and_admins_and_serves_an_auditor(desk: Desk, downloads) -> None:  # noqa: F811
+def test_the_auditor_pages_refuse_employees_and_admins_and_serve_an_auditor(desk: Desk, downloads) -> None:  # noqa: F811
     runtime.install(desk.service)
     try:
         for who in ("hana", "boss"):
-            before = len(desk.entries())
-            at = _page(desk, who)
-            assert not at.exception and not at.title and not at.dataframe
-            assert any("may not open this page" in e.value for e in at.error)
-            assert [(e["action"], e["user"]) for e in desk.entries()[before:]] == [("denied", who)]
+            for page in (WORKBENCH, AUDIT_LOG):
+                before = len(desk.entries())
+                at = _page(desk, who, page)
+                assert not at.exception and not at.title and not at.dataframe
+                assert any("may not open this page" in e.value for e in at.error)
+                assert [(e["action"], e["user"]) for e in desk.entries()[before:]] == [("denied", who)], page
 
         at = _page(desk, "checker")
         assert not at.exception, at.exception
