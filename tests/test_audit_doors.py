@@ -193,7 +193,14 @@ def test_the_auditor_pages_refuse_employees_and_admins_and_serve_an_auditor(desk
         at.selectbox(key="wb_kind").set_value("document").run()
         at.text_input(key="wb_target").input("parental-leave").run()
         table = at.dataframe[0].value
-        assert table["Person"].tolist() == ["hana"] and table["Entry"].str.startswith("audit?seq=").all()
+        assert table["Person"].tolist() == ["hana"] and table["Entry"].str.startswith("workbench?seq=").all()
+        linked = AppTest.from_file(WORKBENCH, default_timeout=120)  # the row's link, opened
+        linked.session_state["kura_session_token"] = at.session_state["kura_session_token"]
+        linked.query_params["seq"] = table["Entry"][0].split("=")[1]
+        linked.run()
+        assert any(f"Entry #{linked.query_params['seq']}: hash made with the audit key: yes" in s.value
+                   for s in linked.success)
+        assert '"user": "hana"' in linked.code[0].value
 
         at.segmented_control(key="wb_view").set_value("alerts").run()
         at.selectbox(key="wb_rule").set_value("after_hours").run()

@@ -90,7 +90,7 @@ ENTRIES = [
 
 
 def test_workbench_rows_link_to_the_log_page_and_months_count_back_across_a_year():
-    assert entry_link(42) == "audit?seq=42"  # the Audit log page shows entry 42 with its chain proof
+    assert entry_link(42) == "workbench?seq=42"  # the workbench shows entry 42 with its chain proof
     assert recent_months(date(2026, 2, 15), 4) == ["2026-02", "2026-01", "2025-12", "2025-11"]
 
 

@@ -79,7 +79,7 @@ def shot(page, name: str) -> None:
 
 
 def view(page, label: str) -> None:
-    page.get_by_test_id("stButtonGroup").get_by_role("button", name=label, exact=True).click()
+    page.get_by_test_id("stButtonGroup").get_by_role("radio", name=label, exact=True).click()
     wait_idle(page)
 
 
@@ -105,6 +105,7 @@ def test_the_auditor_sees_who_saw_an_hr_document_an_alert_and_a_report_equal_to_
     wait_idle(page)
     searches = page.get_by_test_id("stMetric").filter(has_text="Searches")
     assert searches.get_by_test_id("stMetricValue").inner_text().strip() == "2"
+    page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg").first.wait_for()
     shot(page, "01-overview")
 
     view(page, "Who saw what")
@@ -120,6 +121,7 @@ def test_the_auditor_sees_who_saw_an_hr_document_an_alert_and_a_report_equal_to_
 
     view(page, "Alerts")
     page.get_by_text("sam was refused or denied 10 times").first.wait_for()
+    wait_idle(page)
     shot(page, "03-alert-from-a-burst-of-refusals")
 
     view(page, "Reports")
@@ -137,15 +139,19 @@ def test_the_auditor_sees_who_saw_an_hr_document_an_alert_and_a_report_equal_to_
     assert any(e["action"] == "audit_report" and e["user"] == "checker" for e in office.entries())
     shot(page, "04-report")
 
-    # A who-saw row's link: the log page shows that entry and proves its chain position.
-    page.goto(f"{office.url}/audit?seq={hana_search['seq']}")
+    # A who-saw row's link: the workbench shows that entry and proves its chain position.
+    page.goto(f"{office.url}/workbench?seq={hana_search['seq']}")
     page.get_by_text(f"Entry #{hana_search['seq']}: hash made with the audit key: yes").wait_for()
     wait_idle(page)
     shot(page, "05-entry-with-chain-proof")
+    page.get_by_role("button", name="Close the entry").click()
+    page.get_by_text("hash made with the audit key").wait_for(state="detached")
+    wait_idle(page)
 
     page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
     page.get_by_role("option", name="日本語").click()
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="監査ワークベンチ").click()
     page.get_by_role("heading", name="監査ワークベンチ", exact=True).wait_for()
     wait_idle(page)
+    page.locator("[data-testid=stVegaLiteChart] canvas, [data-testid=stVegaLiteChart] svg").first.wait_for()
     shot(page, "06-overview-ja")

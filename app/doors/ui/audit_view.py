@@ -3,7 +3,7 @@ filtering is the service's (app/service/audit_analytics.py, over the analytics i
 
 Usage:
     csv_bytes = to_csv(entries)  # JSON Lines come from the service's audited export
-    link = entry_link(42)      # "audit?seq=42": the log page shows that entry and its chain proof
+    link = entry_link(42)      # "workbench?seq=42": that entry and its chain proof
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def to_csv(entries: Iterable[dict[str, Any]]) -> bytes:
 
 
 def entry_link(seq: int) -> str:
-    """A link to one entry on the Audit log page, which shows it with its chain proof (relative,
-    so it works under any base path)."""
-    return f"audit?seq={int(seq)}"
+    """A link to one entry on the workbench page, which shows it with its chain proof (relative,
+    so it works under any base path; the workbench is never a user's default page, whose URL
+    would be the root)."""
+    return f"workbench?seq={int(seq)}"
 
 
 def recent_months(today: date, count: int) -> list[str]:

@@ -515,6 +515,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "audit.yes.True": ("yes", "はい"),
     "audit.yes.False": ("NO", "いいえ"),
     "audit.yes.None": ("(newest entry)", "(最新のエントリ)"),
+    "wb.entry.close": ("Close the entry", "エントリを閉じる"),
     "wb.title": ("Audit workbench", "監査ワークベンチ"),
     "wb.view": ("View", "表示"),
     "wb.view.overview": ("Overview", "概要"),

@@ -1,13 +1,12 @@
 """Auditors: the audit log, a page at a time. Filters (people, actions, dates, words of the
-question), chain verification, one entry with its chain proof (`?seq=N`, where the workbench's
-rows link), and export to CSV / JSON Lines (each written and audited by the service). The page
+question), chain verification, and export to CSV / JSON Lines (each written and audited by the
+service). The page
 asks the service for the newest matching entries (from the analytics index, read back from the
 log by position), never the whole log; each distinct view is audited.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -49,17 +48,6 @@ st.title(tr("audit.title"))
 if st.button(tr("audit.reload"), key="audit_reload"):
     st.session_state["audit_reload_clicked"] = True
     st.rerun()
-
-seq_param = st.query_params.get("seq")
-if seq_param:  # a row of the workbench links here: that entry, as the log holds it, and its proof
-    with session.shown_errors():
-        proof = service.audit_entry(user, int(seq_param))
-        holds = proof.authentic and proof.linked and proof.next_linked is not False
-        (st.success if holds else st.error)(
-            tr("audit.entry.proof", seq=int(seq_param), authentic=tr(f"audit.yes.{proof.authentic}"),
-               linked=tr(f"audit.yes.{proof.linked}"), next=tr(f"audit.yes.{proof.next_linked}"))
-        )
-        st.code(json.dumps(proof.entry, ensure_ascii=False, indent=1), language="json")
 
 if st.button(tr("audit.verify"), key="audit_verify"):
     with session.shown_errors(), st.spinner():

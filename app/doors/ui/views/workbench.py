@@ -1,5 +1,6 @@
 """Auditors: the workbench (issue 27). Overview of a period with charts, who saw what (a
-document, a folder, a group or a person), alerts and their rules, a group's monthly report.
+document, a folder, a group or a person), alerts and their rules, a group's monthly report, and
+the entry a row links to (`?seq=N`) with its chain proof.
 Every figure comes from the service's auditor use case (app/service/audit_analytics.py), which
 refuses anyone else (audited) and audits each view; the page keeps only the last result of
 each view (a capped, small answer), never the log.
@@ -7,6 +8,7 @@ each view (a capped, small answer), never the log.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -48,6 +50,20 @@ def ranked(rows: list, name: str) -> None:
         st.caption(tr("wb.none"))
 
 
+def entry_view(seq: int) -> None:
+    """The entry a row links to (`?seq=N`), as the log holds it, and whether its chain position holds."""
+    proof = cached("entry", (seq,), lambda: service.audit_entry(auditor, seq))
+    holds = proof.authentic and proof.linked and proof.next_linked is not False
+    (st.success if holds else st.error)(
+        tr("audit.entry.proof", seq=seq, authentic=tr(f"audit.yes.{proof.authentic}"),
+           linked=tr(f"audit.yes.{proof.linked}"), next=tr(f"audit.yes.{proof.next_linked}"))
+    )
+    st.code(json.dumps(proof.entry, ensure_ascii=False, indent=1), language="json")
+    if st.button(tr("wb.entry.close"), key="wb_entry_close"):
+        del st.query_params["seq"]
+        st.rerun()
+
+
 def overview_view() -> None:
     since, until = period("overview")
     found = cached("overview", (since, until), lambda: service.audit_overview(auditor, since, until))
@@ -74,7 +90,7 @@ def overview_view() -> None:
     for col, title, rows in ((c1, "wb.per_user", found.users), (c2, "wb.per_group", found.groups),
                              (c3, "wb.per_department", found.departments)):
         with col:
-            st.subheader(tr(title))
+            st.markdown(f"**{tr(title)}**")
             ranked(rows, tr("wb.count"))
     st.subheader(tr("wb.busiest"))
     st.dataframe([{tr("wb.col.document"): found.names.get(d) or tr("audit.doc.gone"), tr("wb.col.id"): d[:12],
@@ -166,6 +182,8 @@ page = st.empty()  # cleared if the service refuses: a refused user sees the ref
 try:  # the service checks the role: anyone but an auditor is refused, and the refusal audited
     with page.container():
         st.title(tr("wb.title"))
+        if (seq := st.query_params.get("seq", "")).isdigit():
+            entry_view(int(seq))
         chosen = st.segmented_control(tr("wb.view"), VIEWS, format_func=lambda v: tr(f"wb.view.{v}"),
                                       default="overview", key="wb_view") or "overview"
         {"overview": overview_view, "who_saw": who_saw_view, "alerts": alerts_view,
