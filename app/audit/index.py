@@ -47,7 +47,7 @@ from app.audit.log import GENESIS, AuditKeyMissing, AuditLog, _now_iso
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "audit-index.sqlite3"  # in the data directory; derived, so never backed up
-FORMAT = 2  # bump when the schema or a derivation changes: the index is rebuilt
+FORMAT = 3  # bump when the schema or a derivation changes: the index is rebuilt
 LIVE = 0  # `src` of an entry in the live log; an archived segment is 1 + its position
 # Actions whose `documents` were shown to the caller (the answer entry repeats its query's).
 SHOWN_ACTIONS = frozenset({"query", "search", "passage_view", "passage_context", "document_view", "export"})
@@ -399,6 +399,8 @@ class _Builder:
         day, hour, wday = self.local(stamp) if len(stamp) >= 13 else ("", 0, 0)
         person = self.names.id("person", str(e.get("user", "")))
         action, outcome = str(e.get("action", "")), e.get("outcome")
+        self.names.id("actor", str(e.get("user", "")))  # who and what occur: the log page's filter choices
+        self.names.id("action", action)
         acl = self._reader_acl(e, person)
         self._state(e, action, outcome, person, seq)
         query = e.get("query") if isinstance(e.get("query"), str) else None

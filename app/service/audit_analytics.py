@@ -121,9 +121,12 @@ class AuditAnalytics(UseCase):
             written = [] if broken else [
                 self.audit.append(user=ALERT_USER, role="system", action="alert", **fields) for fields in found
             ]
-            for alert in self.unrecorded_alerts or written:
+            raised = self.unrecorded_alerts or written
+            for alert in raised[:5]:  # the server log names a few; the audit log holds them all
                 log.warning("audit alert%s: %s", " (not written: the log's end is broken)" if broken else "",
                             alert["message"])
+            if len(raised) > 5:
+                log.warning("and %d more audit alerts (the auditor's workbench lists them)", len(raised) - 5)
             if written:
                 index.refresh()
             if not broken:
