@@ -30,7 +30,7 @@ from app.platform.settings import KuraSettings
 from app.service import KuraService
 from tests.api_server import LoopbackServer
 from tests.conftest import REPO
-from tests.test_audit_workbench import direct_counts, populate
+from tests.test_audit_workbench import call_api, direct_counts, populate
 from tests.test_ui_audited_pages import downloads  # noqa: F401  (a fixture: what a page offers to download)
 
 PASSWORD = "Copper-meadow-48"
@@ -58,8 +58,7 @@ class Desk:
         return list(self.service.audit.entries())
 
     def call(self, who: str, method: str, path: str, body: dict | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.keys[who]}"}
-        return httpx.request(method, self.url + path, json=body, headers=headers, timeout=120)
+        return call_api(self.url, self.keys[who], method, path, body)
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,13 @@ class Office:
         return list(self.service.audit.entries())
 
 
+def call_api(url: str, key: str, method: str, path: str, body: dict | None = None) -> Any:
+    """One REST call with a personal key, as any client makes it (httpx, a real socket)."""
+    import httpx
+
+    return httpx.request(method, url + path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=300)
+
+
 def populate(service: KuraService, root: Path, password: str = PASSWORD) -> dict[str, str]:
     """The office every workbench test starts from: an admin, an auditor, hana in hr and sam in
     sales; an HR folder (group hr) and a public one (everyone), really ingested. Returns the

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, kura_server, wait_idle
-from tests.test_audit_workbench import direct_counts, populate
+from tests.test_audit_workbench import call_api, direct_counts, populate
 
 PASSWORD = "Juniper-valley-62"
 SHOTS = REPO / "artifacts" / "screenshots" / "issue27"
@@ -40,8 +40,7 @@ class Office:
         return [json.loads(line) for line in lines if line.strip()]
 
     def call(self, who: str, method: str, path: str, body: dict | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.keys[who]}"}
-        return httpx.request(method, self.url + path, json=body, headers=headers, timeout=300)
+        return call_api(self.url, self.keys[who], method, path, body)
 
 
 @pytest.fixture(scope="module")
