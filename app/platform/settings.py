@@ -148,6 +148,22 @@ class KuraSettings(BaseSettings):
     api_bad_key_limit: int = 10
     api_bad_key_window_s: float = 300.0
 
+    # The auditor's workbench (issue 27; app/audit/index.py, app/service/audit_analytics.py): the site's
+    # time zone for days, hours and months (IANA name), and how often the server checks the alert rules.
+    audit_timezone: str = "UTC"
+    audit_alert_interval_s: float = 60.0  # 0: only when an auditor opens a view
+
+    @field_validator("audit_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone; use an IANA name such as Asia/Tokyo or UTC") from None
+        return value
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:

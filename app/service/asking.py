@@ -60,6 +60,7 @@ class Asking(UseCase):
             query=query,
             chunks=[p.chunk_id for p in passages],
             documents=sorted({p.doc_id for p in passages}),
+            **self._read_facts(user, (p.doc_id for p in passages)),  # issue 27: who saw what
         )
         return passages
 
@@ -102,6 +103,7 @@ class Asking(UseCase):
                 chunks=[cid for c in context for cid in c.chunk_ids],
                 documents=sorted({c.passage.doc_id for c in context}),
                 verdict=verdict,
+                **self._read_facts(user, (c.passage.doc_id for c in context)),  # issue 27: who saw what
             )
         except BaseException:  # not on record (e.g. AuditKeyMissing): not answered either
             if stream is not None:
@@ -252,7 +254,8 @@ class Asking(UseCase):
         if hit is None:
             self.audit.append(user=user.name, role=role, action="passage_view", chunks=[chunk_id], outcome="refused")
             raise DocumentNotFound(f"no passage {chunk_id} among the documents you may read")
-        self.audit.append(user=user.name, role=role, action="passage_view", chunks=[chunk_id], documents=[hit.doc_id])
+        self.audit.append(user=user.name, role=role, action="passage_view", chunks=[chunk_id], documents=[hit.doc_id],
+                          **self._read_facts(user, [hit.doc_id]))  # issue 27: who saw what
         return self._shown([Passage.from_hit(hit)])[0]
 
     def passage_neighbors(self, user: User, passage: Passage, radius: int = 1) -> list[Passage]:
@@ -269,6 +272,7 @@ class Asking(UseCase):
             documents=[passage.doc_id],
             chunks=[p.chunk_id for p in shown],
             outcome="shown" if shown else "refused",
+            **self._read_facts(user, [passage.doc_id] if shown else []),  # issue 27: who saw what
         )
         return shown
 
@@ -281,7 +285,8 @@ class Asking(UseCase):
             self.audit.append(user=user.name, role=role, action="document_view", documents=[doc_id], outcome="refused")
             raise DocumentNotFound(f"no document {doc_id} among the documents you may read")
         self.audit.append(
-            user=user.name, role=role, action="document_view", documents=[doc_id], chunks=[h.id for h in hits]
+            user=user.name, role=role, action="document_view", documents=[doc_id], chunks=[h.id for h in hits],
+            **self._read_facts(user, [doc_id]),  # issue 27: who saw what
         )
         return self._shown([Passage.from_hit(h) for h in hits])
 
@@ -316,6 +321,7 @@ class Asking(UseCase):
             answer=answer.shown_text,
             chunks=chunk_ids,
             documents=sorted({c.passage.doc_id for c in answer.context}),
+            **self._read_facts(user, (c.passage.doc_id for c in answer.context)),  # issue 27: who saw what
         )
         return "\n".join(lines) + "\n"
 

@@ -206,6 +206,7 @@ app.add_typer(eval_app, name="eval")
 
 # Sub-apps from other modules register here, one line each.
 
+from app.doors.cli import audit_workbench  # noqa: E402,F401  (issue 27: kura audit who-saw|alerts|report...)
 from app.doors.cli.audit import audit_app  # noqa: E402
 from app.doors.cli.users import acl_app, users_app  # noqa: E402
 

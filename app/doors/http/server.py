@@ -202,6 +202,7 @@ def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
         runtime.install(service)
         service.start_writer()  # runs watched folders and resumes interrupted jobs (app/service/jobs.py)
         service.start_backup_schedule()  # KURA_BACKUP_EVERY; stops with the service (app/service/parts.py)
+        service.start_alert_watch()  # the auditor's alert rules, checked every audit_alert_interval_s
         log.info("kura service ready", extra={"data_dir": str(settings.data_dir)})
         try:
             yield {"service": service}

@@ -75,7 +75,7 @@ def change_password_page() -> None:
 _PAGES_BY_ROLE: tuple[tuple[str | None, str, list[str]], ...] = (
     (EMPLOYEE, "employee", ["ask", "passage"]),
     (ADMIN, "admin", ["upload", "documents", "users", "system", "jobs"]),
-    (AUDITOR, "auditor", ["audit"]),
+    (AUDITOR, "auditor", ["audit", "workbench"]),
     (None, "account", ["keys"]),
 )
 
