@@ -53,7 +53,7 @@ DATA_FILES: tuple[DataFile, ...] = (
     DataFile("users.sqlite3", SQLITE, "accounts, password hashes, roles, groups, sign-in sessions"),
     DataFile("api_keys.sqlite3", SQLITE, "personal API keys (their hashes): integrations keep working"),
     DataFile("feedback.sqlite3", SQLITE, "readers' feedback on answers"),
-    DataFile("conversations.sqlite3", SQLITE, "saved conversations (issue 19)"),
+    DataFile("conversations.sqlite3", SQLITE, "each person's saved conversations (private to them)"),
     DataFile("models.json", FILE, "models added with `kura models add`, and which one is in use"),
     DataFile("uploads", FOLDER, "originals uploaded in the browser or over the API, to re-ingest"),
     DataFile("audit.jsonl", AUDIT, "the audit log: every sign-in, question, answer and change"),
@@ -71,6 +71,8 @@ DATA_FILES: tuple[DataFile, ...] = (
     DataFile("audit.lock", SKIPPED, "the audit log's writer lock"),
     DataFile("audit.siem.lock", SKIPPED, "the SIEM forwarder's lock"),
     DataFile("jobs.lock", SKIPPED, "the ingest writer's lock"),
+    DataFile("audit-index.sqlite3.lock", SKIPPED, "the analytics index's builder lock"),
+    DataFile("audit-index.sqlite3.new", SKIPPED, "an analytics index being rebuilt (renamed into place when done)"),
     DataFile(".kura-write-test", SKIPPED, "the probe that checks the folder is writable"),
     DataFile("*.tmp", SKIPPED, "a file being replaced (write, then rename)"),
 )
