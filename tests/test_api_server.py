@@ -7,7 +7,6 @@ no key reaches any log or audit line."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
@@ -22,7 +21,7 @@ from app.doors.http.api import standalone_app
 from app.identity.users import AUDITOR, EMPLOYEE, AccessDenied, local_operator
 from app.platform.settings import KuraSettings
 from app.service import KuraService
-from tests.api_server import LogKeeper, LoopbackServer
+from tests.api_server import LogKeeper, LoopbackServer, kept_logs
 from tests.test_leaks_acl import (
     CORPUS,
     EXEC_SECRET,
@@ -83,15 +82,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder, llm) -> Iterator[W
     for p in PERSONAS:
         service.accounts.add(p.name, PASSWORD, p.roles, p.groups)
     service.accounts.add("bot", PASSWORD, [EMPLOYEE], ["hr"])
-    logs = LogKeeper()
-    logging.getLogger().addHandler(logs)
-    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    w = World(root, service, recorder, logs)
-    w.keys = {p.name: w.key(p.name) for p in PERSONAS}
-    with LoopbackServer(standalone_app(settings, lambda: service)) as server:
-        w.url = server.url
-        yield w
-    logging.getLogger().removeHandler(logs)
+    with kept_logs() as logs:
+        w = World(root, service, recorder, logs)
+        w.keys = {p.name: w.key(p.name) for p in PERSONAS}
+        with LoopbackServer(standalone_app(settings, lambda: service)) as server:
+            w.url = server.url
+            yield w
     service.close()
 
 
@@ -196,8 +192,10 @@ def test_streamed_answers_cite_structurally_and_are_audited_under_the_owner_with
         assert any(HR_SECRET in c["snippet"] for c in citations)
         for quote in evidence["quotes"]:  # verbatim, from the passage it cites
             cited = next(c for c in citations if c["number"] == quote["citation"])
-            assert quote["text"][:40] in world.service.passage(world.service.accounts.get("hrstaff"),
-                                                                  cited["chunk_id"]).text
+            assert (
+                quote["text"][:40]
+                in world.service.passage(world.service.accounts.get("hrstaff"), cited["chunk_id"]).text
+            )
         assert_support_reported(done)
 
         sdk = openai.OpenAI(base_url=f"{world.url}/v1", api_key=key, max_retries=0)

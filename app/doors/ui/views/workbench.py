@@ -15,7 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from app.doors.ui import safe_text, session
+from app.doors import safe_text
+from app.doors.ui import session
 from app.doors.ui.audit_view import entry_link, recent_months
 from app.doors.ui.session import tr
 from app.identity.users import AUDITOR, AccessDenied
