@@ -31,6 +31,7 @@ from app.identity.keys import ApiKeys
 from app.identity.users import ADMIN, EMPLOYEE, User
 from app.platform import metrics
 from app.platform.settings import KuraSettings
+from app.service.conversation_store import ConversationStore
 from app.service.feedback import FeedbackBook
 from app.service.jobs import IngestJobs
 from ingest.manifest import Manifest
@@ -93,7 +94,7 @@ class Parts:
 
     ORDER = (
         "models", "embedder", "sparse", "reranker", "store", "manifest", "index",
-        "llm", "ingest_jobs", "accounts", "api_keys", "feedback_book",
+        "llm", "ingest_jobs", "accounts", "api_keys", "feedback_book", "conversation_store",
     )
 
     def __init__(self, settings: KuraSettings | None = None, **given: Any) -> None:
@@ -116,6 +117,12 @@ class Parts:
         self.api_keys = Part("api_keys", lambda: ApiKeys(s.data_dir / "api_keys.sqlite3"), close=lambda k: k.close())
         self.feedback_book = Part("feedback_book", lambda: FeedbackBook(s.data_dir / "feedback.sqlite3"),
                                   close=lambda book: book.close())
+        # Saved conversations (issue 26): conversations.sqlite3, searched with document search's analyzers.
+        self.conversation_store = Part(
+            "conversation_store",
+            lambda: ConversationStore(s.data_dir / "conversations.sqlite3", self.sparse.get()),
+            close=lambda store: store.close(),
+        )
         for name, value in given.items():
             if name not in self.ORDER:
                 raise TypeError(f"no part named {name!r}; parts are {', '.join(self.ORDER)}")
@@ -199,7 +206,7 @@ class Parts:
 
     def close(self) -> None:
         """Close what was built, the ingest writer first (it stops between two files)."""
-        for name in ("ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts"):
+        for name in ("ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts", "conversation_store"):
             self.part(name).close()
 
 
@@ -256,6 +263,7 @@ class UseCase:
     accounts = BuiltPart[Accounts]()
     api_keys = BuiltPart[ApiKeys]()
     feedback_book = BuiltPart[FeedbackBook]()
+    conversation_store = BuiltPart[ConversationStore]()
 
     def _find(self, query: str, groups: Groups, limit: int, conditions: dict[str, Any] | None) -> list[Passage]:
         """Hybrid search (+ rerank when configured) with the ACL filter inside the query."""

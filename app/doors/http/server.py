@@ -201,6 +201,7 @@ def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
         service = KuraService(settings)
         runtime.install(service)
         service.start_writer()  # runs watched folders and resumes interrupted jobs (app/service/jobs.py)
+        service.start_conversation_sweep()  # retention: now, then periodically (app/service/conversations.py)
         log.info("kura service ready", extra={"data_dir": str(settings.data_dir)})
         try:
             yield {"service": service}
