@@ -223,3 +223,34 @@ def test_an_export_round_trips_through_import(world: World) -> None:
     ]
     with pytest.raises(ValueError, match="not a kura conversations export"):
         service.import_conversations(hana, '{"format": "something else"}')
+
+
+def test_the_server_sweep_runs_at_start_then_every_interval_and_stops_with_the_service(tmp_path: Path) -> None:
+    settings = KuraSettings(data_dir=tmp_path / "data", conversation_retention_days=1,
+                            conversation_sweep_minutes=0.005)  # every 0.3 s
+    service = KuraService(settings)  # the sweep needs accounts and conversations, no store or model
+    service.accounts.add("otto", PASSWORD, [EMPLOYEE], [])
+    store = service.conversation_store
+
+    def seed(days: float) -> str:
+        cid = store.new_id()
+        store.add_turn(cid, "otto", SavedTurn("q", "a", "nothing", False, "s", (), None, None, (), "reader",
+                                              time.time() - days * 86400))
+        return cid
+
+    def gone_soon(cid: str) -> bool:
+        deadline = time.monotonic() + 30
+        while store.owner_of(cid) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return store.owner_of(cid) is None
+
+    at_start, kept = seed(2), seed(0.5)
+    thread = service.start_conversation_sweep()
+    try:
+        assert gone_soon(at_start)
+        later = seed(3)
+        assert gone_soon(later) and store.owner_of(kept) == "otto"
+    finally:
+        service.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
