@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
         service = KuraService(KuraSettings(data_dir=root / "data", answer_generation=False))
         try:
             assert not service.ingest(local_operator(), root / "docs", ["everyone"]).failures
-            service.accounts.add("bench", "Bench-password-42", [EMPLOYEE], [])
+            service.accounts.add("bench", "Quiet-harbor-2024x", [EMPLOYEE], [])
             user = service.accounts.get("bench")
             started = time.monotonic()
             summary["build"] = _build(service, "bench", args.others, args.conversations, args.turns, args.seed)

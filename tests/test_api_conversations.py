@@ -28,6 +28,7 @@ from app.platform.settings import KuraSettings
 from app.service import KuraService
 from tests.api_server import LoopbackServer
 from tests.conftest import REPO
+from tests.test_conversations import write_corpus
 
 PASSWORD = "Quiet-harbor-2024x"
 SALARY = "The 2027 salary band for senior engineers tops out at 9,400,000 yen per year."
@@ -59,13 +60,11 @@ class Office:
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory, embedder, llm) -> Iterator[Office]:  # noqa: ANN001
     root = tmp_path_factory.mktemp("conversations-api")
-    for relative, text in CORPUS.items():
-        (root / "corpus" / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / "corpus" / relative).write_text(text, encoding="utf-8")
+    corpus = write_corpus(root, CORPUS)
     settings = KuraSettings(data_dir=root / "data", answer_generation=False)
     service = KuraService(settings, embedder=embedder, llm=llm)
     for folder, groups in (("public", ("everyone",)), ("hr", ("hr",))):
-        assert not service.ingest(local_operator(), root / "corpus" / folder, groups).failures
+        assert not service.ingest(local_operator(), corpus / folder, groups).failures
     people = {"hana": ([EMPLOYEE], ["hr"], "read"), "otto": ([EMPLOYEE], [], "read"),
               "ada": ([EMPLOYEE, ADMIN], ["hr"], "admin"), "aud": ([AUDITOR], [], "audit")}
     for name, (roles, groups, _) in people.items():

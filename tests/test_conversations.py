@@ -31,6 +31,14 @@ CORPUS = {
 }
 
 
+def write_corpus(root: Path, corpus: dict[str, str]) -> Path:
+    """The corpus as files under root/corpus (one folder per ACL group), for a real ingest."""
+    for relative, text in corpus.items():
+        (root / "corpus" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / "corpus" / relative).write_text(text, encoding="utf-8")
+    return root / "corpus"
+
+
 class World:
     def __init__(self, service: KuraService, recorder: RecordingLLM, root: Path) -> None:
         self.service, self.recorder, self.root = service, recorder, root
@@ -44,14 +52,12 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path, embedder, llm) -> Iterator[World]:  # noqa: ANN001
-    for relative, text in CORPUS.items():
-        (tmp_path / "corpus" / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "corpus" / relative).write_text(text, encoding="utf-8")
+    corpus = write_corpus(tmp_path, CORPUS)
     settings = KuraSettings(data_dir=tmp_path / "data", answer_generation=False, conversation_retention_days=30)
     recorder = RecordingLLM(llm)
     service = KuraService(settings, embedder=embedder, llm=recorder)
     for folder, groups in (("public", ("everyone",)), ("hr", ("hr",))):
-        assert not service.ingest(local_operator(), tmp_path / "corpus" / folder, groups).failures
+        assert not service.ingest(local_operator(), corpus / folder, groups).failures
     service.accounts.add("hana", PASSWORD, [EMPLOYEE], ["hr"])
     service.accounts.add("otto", PASSWORD, [EMPLOYEE], [])
     service.accounts.add("ada", PASSWORD, [EMPLOYEE, ADMIN, AUDITOR], ["hr"])

@@ -75,18 +75,10 @@ class Asking(Conversations):  # an ask may continue a saved conversation (app/se
     ) -> Answer:
         """`history`: the conversation so far ({"role": "user"|"assistant", "content": ...}); a
         follow-up is condensed into a standalone question first. Raises QueueFull when busy.
-        `keep`: save the question and its answer as a new conversation of the asker's
-        (`answer.conversation_id`); `conversation_id`: continue that one, whose saved turns
-        (reopened now) are the history."""
+        `keep` saves it as a new conversation, `conversation_id` continues one (conversations.py)."""
         groups = self._groups_for(user, as_admin)
         check_question(question)
-        # --- saved conversations (issue 26): the saved turns, reopened now, are the history.
-        if conversation_id is not None:
-            if history:
-                raise ValueError("send either the history or a conversation_id: a saved conversation is its history")
-            history = self.conversation_history(user, conversation_id)
-        elif keep:
-            conversation_id = self.conversation_store.new_id()
+        history, conversation_id = self.kept_history(user, history, conversation_id, keep)  # issue 26
         history = check_history(history)
         metrics.QUERIES.labels(kind="ask").inc()
         standalone = self.standalone_question(user, history, question) if history else question
@@ -129,8 +121,7 @@ class Asking(Conversations):  # an ask may continue a saved conversation (app/se
             verdict=verdict,
             _on_done=partial(self._answered, user, role, question, conversation_id),
             _check=partial(self._check_support, context),
-            standalone_question=standalone,
-            conversation_id=conversation_id,
+            standalone_question=standalone, conversation_id=conversation_id,
         )
 
     def _evidence(self, question: str, context: list[ContextPassage]) -> tuple[Evidence | None, str]:

@@ -79,10 +79,11 @@ class ConversationMatch:
 
 @dataclass
 class _Readable:
-    """One call's memory of which chunks the reader may read (a chunk cited by many turns is
-    fetched once)."""
+    """One call's memory of which chunks the reader may read and how each cited passage reads
+    (a passage cited by many turns is fetched and named once)."""
 
     hits: dict[tuple[str, str], Passage | None] = field(default_factory=dict)
+    passages: dict[tuple[tuple[str, ...], str], Passage | None] = field(default_factory=dict)
 
 
 class Conversations(UseCase):
@@ -239,6 +240,17 @@ class Conversations(UseCase):
         super().close()
 
     # --- what the ask use case uses --------------------------------------------------------------
+    def kept_history(
+        self, user: User, history: Sequence[dict[str, str]], conversation_id: str | None, keep: bool
+    ) -> tuple[Sequence[dict[str, str]], str | None]:
+        """What an ask reads as its history, and the conversation its answer will be kept in
+        (None: not kept). A continued conversation's history is its saved turns, reopened now."""
+        if conversation_id is not None:
+            if history:
+                raise ValueError("send either the history or a conversation_id: a saved conversation is its history")
+            return self.conversation_history(user, conversation_id), conversation_id
+        return history, self.conversation_store.new_id() if keep else None
+
     def conversation_history(self, user: User, conversation_id: str) -> list[dict[str, str]]:
         """The saved turns as the follow-up rewriting reads them: reopened now, so an answer
         the asker may no longer read is not in it."""
@@ -305,6 +317,11 @@ class Conversations(UseCase):
         if groups is None:
             return None
         key = str(groups)
+        if (citation.chunk_ids, key) not in readable.passages:
+            readable.passages[(citation.chunk_ids, key)] = self._fetch_passage(citation, groups, key, readable)
+        return readable.passages[(citation.chunk_ids, key)]
+
+    def _fetch_passage(self, citation: SavedCitation, groups: Groups, key: str, readable: _Readable) -> Passage | None:
         parts = []
         for chunk_id in citation.chunk_ids:
             if (chunk_id, key) not in readable.hits:
