@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.doors.http import runtime
-from app.identity.users import EMPLOYEE, local_operator
+from app.identity.users import ADMIN, EMPLOYEE, local_operator
 from app.platform.settings import KuraSettings
 from app.service import KuraService
 
@@ -34,6 +34,7 @@ def service(data_dir: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> Iterat
     assert not svc.ingest(local_operator(), docs, ["everyone"]).failures
     svc.accounts.add("ann", PASSWORD, [EMPLOYEE], [])
     svc.accounts.add("otto", PASSWORD, [EMPLOYEE], [])
+    svc.accounts.add("boss", PASSWORD, [EMPLOYEE, ADMIN], [])
     runtime.install(svc)
     yield svc
     runtime.uninstall()
@@ -124,3 +125,17 @@ def test_the_language_chosen_is_kept_with_the_account(service: KuraService) -> N
     assert service.own_language(service.accounts.get("ann")) == "ja"
     assert [t.value for t in signed_in("ann").title] == ["文書に質問する"]  # another session: still Japanese
     assert [t.value for t in signed_in("otto").title] == ["Ask your documents"]  # otto never chose
+
+
+def test_an_admin_deleting_an_account_on_the_users_page_deletes_its_conversations(service: KuraService) -> None:
+    at = signed_in("ann")
+    at.chat_input(key="ask_input").set_value(QUESTION).run()
+    [summary] = service.list_conversations(service.accounts.get("ann"))
+    boss = signed_in("boss")
+    boss.switch_page(str(REPO / "app" / "doors" / "ui" / "views" / "users.py")).run()
+    boss.selectbox(key="edit_user").select("ann").run()
+    boss.checkbox(key="delete_sure_ann").check().run()
+    boss.button(key="delete_user").click().run()
+    assert not boss.exception and not boss.error
+    assert service.conversation_store.owner_of(summary.id) is None
+    assert "ann" not in [u.name for u in service.accounts.list()]

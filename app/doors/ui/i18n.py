@@ -549,6 +549,14 @@ _TEXT: dict[str, tuple[str, str]] = {
         "その会話は見つかりません。新しい会話を始めるか、サイドバーから選んでください。",
     ),
     "conv.asked_at": ("Asked {at}", "{at} の質問"),
+    "users.delete": ("Delete account", "アカウントを削除"),
+    "users.delete.confirm": (
+        "Yes, delete {name}: sessions end, API keys stop working, saved conversations are deleted",
+        "{name} を削除する(セッションは終了し、API キーは無効になり、保存された会話は削除されます)",
+    ),
+    "users.deleted": (
+        "{name} deleted, with {n} saved conversations.", "{name} と保存された会話 {n} 件を削除しました。"
+    ),
 }
 
 
