@@ -80,9 +80,9 @@ def office(tmp_path_factory: pytest.TempPathFactory, embedder, llm) -> Iterator[
             service.close()
 
 
-def kura(office: Office, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real `kura` command in its own process, on the served data directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURA_")}
+def kura(office: Office, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real `kura` command in its own process, on the office's data directory."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KURA_")}, **(env or {})}
     env.update(KURA_DATA_DIR=str(office.data), COLUMNS="200", PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-m", "app.doors.cli", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
@@ -196,3 +196,20 @@ def test_kura_conversations_is_the_local_operators_own_through_the_server(office
     assert refused.returncode == 2 and f"no conversation '{hana}' among yours" in refused.stderr
     assert kura(office, "conversations", "delete", cid).returncode == 0
     assert cid not in kura(office, "conversations", "list").stdout
+
+
+def test_kura_conversations_without_a_server_works_on_the_data_directory(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    data = tmp_path / "data"
+    service = KuraService(KuraSettings(data_dir=data), embedder=embedder)
+    assert not service.ingest(local_operator(), write_corpus(tmp_path, CORPUS) / "public", ["everyone"]).failures
+    service.close()
+    alone = Office(data, service, "", {})
+    env_off = {"KURA_ANSWER_GENERATION": "false"}
+    asked = kura(alone, "ask", "When does the staff cafeteria open?", env=env_off)
+    assert asked.returncode == 0 and "11:30" in asked.stdout, asked.stderr
+    cid = asked.stdout.split("saved in conversation ")[1].split()[0]
+    assert cid in kura(alone, "conversations", "list").stdout
+    shown = kura(alone, "conversations", "show", cid)
+    assert "11:30" in shown.stdout and "facilities.md" in shown.stdout, shown.stderr
+    missing = kura(alone, "conversations", "show", "f" * 32)
+    assert missing.returncode == 2 and f"no conversation '{'f' * 32}' among yours" in missing.stderr

@@ -40,7 +40,7 @@ class _Remote:
     def __init__(self, client: ServerClient) -> None:
         self.client = client
 
-    def list(self, limit: int) -> list[dict[str, Any]]:
+    def recent(self, limit: int) -> list[dict[str, Any]]:
         return self.client.get(_API, limit=limit)
 
     def show(self, conversation_id: str) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class _Local:
 
         self.service, self.me = KuraService(KuraSettings()), local_operator()
 
-    def list(self, limit: int) -> list[dict[str, Any]]:
+    def recent(self, limit: int) -> list[dict[str, Any]]:
         from app.doors.http.api.conversations import summary_out  # the API's shapes (fastapi: only when needed)
 
         return [summary_out(s).model_dump() for s in self.service.list_conversations(self.me, limit)]
@@ -140,7 +140,7 @@ def _say(text: str, style: str = "") -> None:
 def list_conversations(limit: Annotated[int, typer.Option(help="how many, newest first")] = 50) -> None:
     """Your conversations, the most recently continued first."""
     with _conversations() as case:
-        rows = case.list(limit)
+        rows = case.recent(limit)
     if not rows:
         _say("no saved conversations (`kura ask` saves one)")
         return
