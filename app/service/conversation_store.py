@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from base.cjk import JAPANESE, question_language
+from app.service.answer import Answer
+from base.cjk import JAPANESE
 from base.sqlite_state import open_state
 from retrieval.context import ContextPassage
 from retrieval.sparse import SparseEncoder
@@ -152,13 +153,8 @@ class ReopenedTurn:
     def available(self) -> bool:
         return self.verdict != UNAVAILABLE
 
-    @property
-    def language(self) -> str:
-        return question_language(self.question)
-
-    @property
-    def found_nothing(self) -> bool:
-        return not self.context
+    language = Answer.language  # the question's language, read as an Answer reads it
+    found_nothing = Answer.found_nothing
 
     def quote_lines(self) -> list[tuple[str, int]]:
         return list(self.quotes)
