@@ -1,9 +1,10 @@
 """A backup is complete by construction: every feature that writes state runs (ingest, an upload
-over the real HTTP API, accounts and a sign-in session, API keys, feedback on a real answer, a
-model added and put in use, a watched folder, the audit log with an archive and a checkpoint,
-the operator token a server writes), then every name in the data directory must be declared in
-app/service/data_files.py, and everything declared as backed up must come back from a restore
-exactly (every SQLite row, every file, every uploaded original, the same search results)."""
+over the real HTTP API, accounts and a sign-in session, API keys, a real answer saved as a
+conversation and its feedback, a model added and put in use, a watched folder, the audit log
+with an archive and a checkpoint, the operator token a server writes), then every name in the
+data directory must be declared in app/service/data_files.py, and everything declared as backed
+up must come back from a restore exactly (every SQLite row, every file, every uploaded original,
+the same search results)."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def _every_feature(service: KuraService, tmp: Path) -> str:
                           data={"groups": "staff"})
             assert r.status_code == 202, r.text
             assert _wait_done(http, r.json()["job_id"])["state"] == "done"
-    answer = service.ask(ANN, "How are train tickets booked?")
+    answer = service.ask(ANN, "How are train tickets booked?", keep=True)  # a saved conversation
     "".join(answer.tokens())
     service.record_feedback(ANN, answer, helpful=True, comment="clear")
     model = tmp / "site-models" / "smol.gguf"

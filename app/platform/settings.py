@@ -148,6 +148,11 @@ class KuraSettings(BaseSettings):
     api_bad_key_limit: int = 10
     api_bad_key_window_s: float = 300.0
 
+    # Saved conversations (issue 26, app/service/conversations.py): a conversation whose last turn
+    # is older than this many days is deleted by the server's sweep (0: kept until the person
+    # deletes it); the sweep runs when `kura serve` starts and then every conversation_sweep_minutes.
+    conversation_retention_days: float = Field(default=0.0, ge=0)
+    conversation_sweep_minutes: float = Field(default=60.0, gt=0)
     # The auditor's workbench (issue 27; app/audit/index.py, app/service/audit_analytics.py): the site's
     # time zone for days, hours and months (IANA name), and how often the server checks the alert rules.
     audit_timezone: str = "UTC"

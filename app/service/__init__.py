@@ -9,6 +9,7 @@ follows a question route -> use case -> retrieval -> store -> llm in a handful o
 | module         | what it holds                                                          |
 |----------------|------------------------------------------------------------------------|
 | asking.py      | search, ask, previews, "show in context", exports, feedback            |
+| conversations.py | saved conversations: the owner's only, re-checked when reopened      |
 | documents.py   | ingest jobs, watched folders, documents, ACL, re-ingest, delete        |
 | people.py      | accounts, roles and groups, personal API keys                          |
 | auditing.py    | read, search, export and verify the audit log                          |
@@ -16,7 +17,8 @@ follows a question route -> use case -> retrieval -> store -> llm in a handful o
 | operations.py  | health, model status and hot swap, backups, the ingest writer          |
 | rules.py       | the size limits and the readers rule every door shares                 |
 | parts.py       | the composition root: every part, built once, in a known order         |
-| answer.py, jobs.py, backup.py, feedback.py, uploads.py, evaluation.py: what the use cases use |
+| answer.py, jobs.py, backup.py, feedback.py, uploads.py, evaluation.py, conversation_store.py,     |
+| conversation_export.py: what the use cases use                                                  |
 
 Usage:
     service = KuraService(KuraSettings())                 # or KuraService(settings, embedder=e)

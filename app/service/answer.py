@@ -87,6 +87,8 @@ class Answer:
     _on_done: Callable[[Answer], None] | None = field(default=None, repr=False)
     _check: Callable[[str], SupportVerdict] | None = field(default=None, repr=False)
     standalone_question: str | None = None  # the follow-up rewritten with its history, used for retrieval
+    conversation_id: str | None = None  # the saved conversation this answer is kept in (issue 26), if any
+    saved_turn: int | None = None  # its turn's id there, once saved (when the answer has streamed)
 
     @property
     def language(self) -> str:

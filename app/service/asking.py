@@ -15,9 +15,9 @@ from typing import Any
 from app.identity.users import ADMIN, EMPLOYEE, AccessDenied, User
 from app.platform import metrics
 from app.service.answer import ABSTAINED, ANSWERED, NOTHING, UNCERTAIN, Answer, verdict_of
+from app.service.conversations import Conversations
 from app.service.feedback import Feedback
 from app.service.jobs import DocumentNotFound
-from app.service.parts import UseCase
 from app.service.rules import TURN_CHARS, check_history, check_question, check_size
 from models.citations import content_words
 from models.prompts import (
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 TASK_TOKENS = 160  # a title or three follow-up questions; a task never needs a long answer
 
 
-class Asking(UseCase):
+class Asking(Conversations):  # an ask may continue a saved conversation (app/service/conversations.py)
     def search(
         self,
         user: User,
@@ -71,11 +71,15 @@ class Asking(UseCase):
         as_admin: bool = False,
         conditions: dict[str, Any] | None = None,
         history: Sequence[dict[str, str]] = (),
+        conversation_id: str | None = None,
+        keep: bool = False,
     ) -> Answer:
         """`history`: the conversation so far ({"role": "user"|"assistant", "content": ...}); a
-        follow-up is condensed into a standalone question first. Raises QueueFull when busy."""
+        follow-up is condensed into a standalone question first. Raises QueueFull when busy.
+        `keep` saves it as a new conversation, `conversation_id` continues one (conversations.py)."""
         groups = self._groups_for(user, as_admin)
         check_question(question)
+        history, conversation_id = self.kept_history(user, history, conversation_id, keep)  # issue 26
         history = check_history(history)
         metrics.QUERIES.labels(kind="ask").inc()
         standalone = self.standalone_question(user, history, question) if history else question
@@ -117,9 +121,9 @@ class Asking(UseCase):
             stream,
             evidence=evidence,
             verdict=verdict,
-            _on_done=partial(self._answered, user, role, question),
+            _on_done=partial(self._answered, user, role, question, conversation_id),
             _check=partial(self._check_support, context),
-            standalone_question=standalone,
+            standalone_question=standalone, conversation_id=conversation_id,
         )
 
     def _evidence(self, question: str, context: list[ContextPassage]) -> tuple[Evidence | None, str]:
@@ -163,8 +167,9 @@ class Asking(UseCase):
         passages = [PromptPassage(c.number, c.passage.location, c.passage.text) for c in context]
         return place.start(build_messages(question, passages), s.llm_max_answer_tokens, s.llm_timeout_s)
 
-    def _answered(self, user: User, role: str, question: str, answer: Answer) -> None:
-        """When an answer has streamed: its timings, a log line and the audit entry of what it said."""
+    def _answered(self, user: User, role: str, question: str, conversation_id: str | None, answer: Answer) -> None:
+        """When an answer has streamed: its timings, a log line, the audit entry of what it said
+        and, when it is kept, the conversation's new turn."""
         if not answer.found_nothing:
             metrics.record_answer(answer.first_token_s, answer.total_s, answer.token_count)
         log.info(
@@ -189,6 +194,8 @@ class Asking(UseCase):
             documents=sorted({c.passage.doc_id for c in answer.context}),
             cited=[c.passage.location for c in answer.citations()] if answer.context else [],
         )
+        if conversation_id is not None:
+            self.keep_turn(user, conversation_id, answer, as_admin=role == ADMIN)
 
     def _shown(self, passages: list[Passage]) -> list[Passage]:
         """The passages as a reader sees them: each file named by its display path (relative to

@@ -33,6 +33,7 @@ from app.identity.users import ADMIN, EMPLOYEE, User
 from app.platform import metrics
 from app.platform.settings import KuraSettings
 from app.service.backup_schedule import BackupSchedule
+from app.service.conversation_store import ConversationStore
 from app.service.feedback import FeedbackBook
 from app.service.jobs import IngestJobs
 from ingest.manifest import Manifest
@@ -96,6 +97,7 @@ class Parts:
     ORDER = (
         "models", "embedder", "sparse", "reranker", "store", "manifest", "index",
         "llm", "ingest_jobs", "accounts", "api_keys", "feedback_book", "backups", "audit_index",
+        "conversation_store",
     )
 
     def __init__(self, settings: KuraSettings | None = None, **given: Any) -> None:
@@ -124,6 +126,12 @@ class Parts:
         self.audit_index = Part(
             "audit_index", lambda: AuditIndex(s.data_dir / INDEX_FILE, self.audit, s.audit_timezone),
             close=lambda index: index.close(),
+        )
+        # Saved conversations (issue 26): conversations.sqlite3, searched with document search's analyzers.
+        self.conversation_store = Part(
+            "conversation_store",
+            lambda: ConversationStore(s.data_dir / "conversations.sqlite3", self.sparse.get()),
+            close=lambda store: store.close(),
         )
         for name, value in given.items():
             if name not in self.ORDER:
@@ -209,7 +217,7 @@ class Parts:
     def close(self) -> None:
         """Close what was built, the ingest writer first (it stops between two files)."""
         for name in ("backups", "ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts",
-                     "audit_index"):
+                     "audit_index", "conversation_store"):
             self.part(name).close()
 
 
@@ -269,6 +277,7 @@ class UseCase:
     accounts = BuiltPart[Accounts]()
     api_keys = BuiltPart[ApiKeys]()
     feedback_book = BuiltPart[FeedbackBook]()
+    conversation_store = BuiltPart[ConversationStore]()
 
     def _find(self, query: str, groups: Groups, limit: int, conditions: dict[str, Any] | None) -> list[Passage]:
         """Hybrid search (+ rerank when configured) with the ACL filter inside the query."""

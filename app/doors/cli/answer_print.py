@@ -36,3 +36,9 @@ def print_citations(cited: Sequence[tuple[int, str]], related: Sequence[tuple[in
         console.print("[bold]Also retrieved[/bold] (not cited)")
     for number, where in related:
         console.print(f"[{number}] {where}", **_PLAIN)
+
+
+def print_conversation(conversation_id: str) -> None:
+    """Where the answer was kept (issue 26): continue with `kura ask --conversation ID`."""
+    console.print(f"\nsaved in conversation {conversation_id} (continue: kura ask --conversation {conversation_id})",
+                  style="dim", **_PLAIN)

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import app.doors.cli.remote.commands as cli_remote
-from app.doors.cli.answer_print import print_citations, print_evidence, print_generated
+from app.doors.cli.answer_print import print_citations, print_conversation, print_evidence, print_generated
 from app.identity.users import local_operator, parse_groups
 from app.platform.settings import KuraSettings
 from base import offline  # noqa: F401
@@ -151,13 +151,17 @@ def search(
 
 
 @app.command()
-def ask(question: Annotated[str, typer.Argument()]) -> None:
-    """Answer QUESTION from the documents: what they say first, a checked generated answer, citations `path p.N`."""
+def ask(
+    question: Annotated[str, typer.Argument()],
+    conversation: Annotated[str | None, typer.Option(help="continue this saved conversation of yours")] = None,
+) -> None:
+    """Answer QUESTION from the documents: what they say first, a checked generated answer, citations `path p.N`.
+    The question and its answer are kept as your conversation (`kura conversations`)."""
     if remote := cli_remote.server():
-        return cli_remote.ask(remote, question)
+        return cli_remote.ask(remote, question, conversation)
     service = _service()
     try:
-        answer = service.ask(local_operator(), question, as_admin=True)
+        answer = service.ask(local_operator(), question, as_admin=True, keep=True, conversation_id=conversation)
         print_evidence(answer.statement, answer.quote_lines())
         with console.status("writing an answer and checking it against the passages", spinner="dots"):
             answer.finish()
@@ -166,6 +170,7 @@ def ask(question: Annotated[str, typer.Argument()]) -> None:
             [(c.number, c.passage.location) for c in answer.citations()] if answer.context else [],
             [(c.number, c.passage.location) for c in answer.also_retrieved()] if answer.sources() else [],
         )
+        print_conversation(answer.conversation_id or "")
         if answer.first_token_s is not None and answer.total_s:
             generating = answer.total_s - answer.first_token_s
             rate = f", {answer.token_count / generating:.0f} tokens/s" if generating > 0 else ""
@@ -232,6 +237,10 @@ from app.doors.cli.jobs import folders_app, jobs_app  # noqa: E402
 
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(folders_app, name="folders")
+
+from app.doors.cli.conversations import conversations_app  # noqa: E402
+
+app.add_typer(conversations_app, name="conversations")
 
 
 @app.command()

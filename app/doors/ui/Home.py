@@ -25,7 +25,8 @@ VIEWS = Path(__file__).parent / "views"
 def language_picker() -> None:
     session.lang()
     st.sidebar.selectbox(
-        tr("lang.label"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=session.LANG
+        tr("lang.label"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=session.LANG,
+        on_change=session.language_chosen,  # kept with the person's account (issue 26)
     )
 
 
@@ -101,8 +102,10 @@ def main() -> None:
     # No `:material/...:` icon anywhere: Streamlit fetches those from fonts.gstatic.com. An
     # emoji page icon becomes an inline data: SVG, served by nothing but this page.
     st.set_page_config(page_title="kura 蔵", page_icon="🏯", layout="wide")
-    language_picker()
     user = session.current_user()
+    if user is not None:
+        session.remember_language(user)  # before the picker: its saved choice may change the tab's language
+    language_picker()
     if user is None:
         if "chunk" in st.query_params:  # a citation link: open it once the reader has signed in
             st.session_state[_LINKED_CHUNK] = str(st.query_params["chunk"])

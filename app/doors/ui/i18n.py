@@ -648,6 +648,47 @@ _TEXT: dict[str, tuple[str, str]] = {
     "wb.report.alerts": ("Alerts", "アラート"),
     "wb.report.download.csv": ("Download the CSV", "CSV をダウンロード"),
     "wb.report.download.html": ("Download the printable page", "印刷用ページをダウンロード"),
+    # saved conversations (issue 26): the Ask page's sidebar and the open conversation
+    "conv.sidebar": ("Your conversations", "あなたの会話"),
+    "conv.search": ("Search your conversations", "会話を検索"),
+    "conv.none": ("No saved conversations yet.", "保存された会話はまだありません。"),
+    "conv.no_match": ("No conversation of yours matches.", "一致する会話はありません。"),
+    "conv.found.title": ("in the title", "タイトル"),
+    "conv.found.question": ("in a question", "質問"),
+    "conv.found.answer": ("in an answer", "回答"),
+    "conv.private": (
+        "Only you can see your conversations.", "会話はあなただけが閲覧できます。"
+    ),
+    "conv.retention": (
+        "Conversations are deleted {days} days after their last question.",
+        "会話は最後の質問から {days} 日後に削除されます。",
+    ),
+    "conv.manage": ("This conversation", "この会話"),
+    "conv.title": ("Title", "タイトル"),
+    "conv.rename": ("Rename", "名前を変更"),
+    "conv.delete.confirm": ("Yes, delete this conversation", "この会話を削除する"),
+    "conv.delete": ("Delete", "削除"),
+    "conv.deleted": ("Conversation deleted.", "会話を削除しました。"),
+    "conv.all": ("All your conversations", "すべての会話"),
+    "conv.export.format": ("Export format", "エクスポート形式"),
+    "conv.export.prepare": ("Prepare export", "エクスポートを準備"),
+    "conv.export.download": ("Download", "ダウンロード"),
+    "conv.delete_all.confirm": ("Yes, delete all my conversations", "すべての会話を削除する"),
+    "conv.delete_all": ("Delete all", "すべて削除"),
+    "conv.deleted_all": ("{n} conversations deleted.", "{n} 件の会話を削除しました。"),
+    "conv.not_found": (
+        "That conversation is not among yours. Start a new one or pick one in the sidebar.",
+        "その会話は見つかりません。新しい会話を始めるか、サイドバーから選んでください。",
+    ),
+    "conv.asked_at": ("Asked {at}", "{at} の質問"),
+    "users.delete": ("Delete account", "アカウントを削除"),
+    "users.delete.confirm": (
+        "Yes, delete {name}: sessions end, API keys stop working, saved conversations are deleted",
+        "{name} を削除する(セッションは終了し、API キーは無効になり、保存された会話は削除されます)",
+    ),
+    "users.deleted": (
+        "{name} deleted, with {n} saved conversations.", "{name} と保存された会話 {n} 件を削除しました。"
+    ),
 }
 
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.doors.cli.answer_print import print_citations, print_evidence, print_generated
+from app.doors.cli.answer_print import print_citations, print_conversation, print_evidence, print_generated
 from app.doors.cli.remote.client import ServerClient, ServerError, running_server
 from app.platform.settings import KuraSettings
 
@@ -69,9 +69,9 @@ def search(client: ServerClient, query: str, limit: int) -> None:
 
 
 @friendly
-def ask(client: ServerClient, question: str) -> None:
+def ask(client: ServerClient, question: str, conversation_id: str | None = None) -> None:
     """The server's answer, printed as `kura ask` prints its own (app/doors/cli/answer_print.py)."""
-    for event, data in client.ask_events(question):
+    for event, data in client.ask_events(question, conversation_id=conversation_id):
         if event == "evidence":
             print_evidence(data["statement"], [(q["text"], q["citation"]) for q in data["quotes"]])
         elif event == "answer":
@@ -82,6 +82,8 @@ def ask(client: ServerClient, question: str) -> None:
             related = [(c["number"], c["path"] + (f" p.{c['page']}" if c["page"] is not None else "")) for c in
                        data.get("related", [])]
             print_citations(where, related)
+        elif event == "done" and data.get("conversation_id"):
+            print_conversation(data["conversation_id"])
 
 
 @friendly

@@ -97,6 +97,9 @@ class RemotePeople:
     def unlock_user(self, user: User, name: str) -> None:
         self.client.post(f"/api/v1/users/{_part(name)}/unlock", {})
 
+    def delete_user(self, user: User, name: str) -> int:
+        return int(self.client.delete(f"/api/v1/users/{_part(name)}")["conversations_deleted"])
+
     def reset_password(self, user: User, name: str, password: str, must_change: bool = True) -> None:
         self.client.put(f"/api/v1/users/{_part(name)}/password", {"password": password, "must_change": must_change})
 

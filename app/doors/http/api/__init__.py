@@ -23,6 +23,7 @@ from app.doors.http.api import (
     ask,
     audit,
     audit_analytics,
+    conversations,
     documents,
     errors,
     health,
@@ -68,7 +69,7 @@ def rest_app(settings: KuraSettings, get_service: Callable[[], Any], throttle: B
         openapi_url="/openapi.json",
         servers=[{"url": "/api"}],
     )
-    for module in (search, ask, documents, ingest, users, audit, audit_analytics, health, keys):
+    for module in (search, ask, documents, ingest, users, audit, audit_analytics, health, keys, conversations):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/docs", include_in_schema=False)

@@ -37,6 +37,9 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field(default_factory=list, description="earlier turns; the last 40 are read")
     stream: bool = False
     as_admin: bool = Field(default=False, description="answer from every document (admin-scope key of an admin)")
+    conversation_id: str | None = Field(default=None, description="continue this saved conversation of yours")
+    save: bool = Field(default=True, description="keep the question and answer as a conversation (a new one "
+                       "unless conversation_id names one); false without conversation_id: nothing is saved")
 
 
 class Quote(BaseModel):
@@ -62,6 +65,7 @@ class AskResponse(BaseModel):
     found_nothing: bool
     supported: bool = Field(description="True: the documents answer the question and everything shown is backed")
     warning: str | None = Field(default=None, description="shown to the reader when supported is false")
+    conversation_id: str | None = Field(default=None, description="the saved conversation this answer is in")
 
 
 def citations_of(answer: Answer) -> list[Citation]:
@@ -90,7 +94,8 @@ def sse(answer: Answer) -> Iterator[str]:
                             "answer": answer.shown_text})
     yield _event("citations", {"citations": [c.model_dump() for c in citations_of(answer)],
                                "related": [c.model_dump() for c in related_of(answer)]})
-    yield _event("done", {"found_nothing": answer.found_nothing, "verdict": answer.verdict, **support_of(answer)})
+    yield _event("done", {"found_nothing": answer.found_nothing, "verdict": answer.verdict, **support_of(answer),
+                          "conversation_id": answer.conversation_id})
 
 
 def response_of(answer: Answer) -> AskResponse:
@@ -104,6 +109,7 @@ def response_of(answer: Answer) -> AskResponse:
         related=related_of(answer),
         found_nothing=answer.found_nothing,
         **support_of(answer),
+        conversation_id=answer.conversation_id,
     )
 
 
@@ -115,7 +121,10 @@ async def ask(body: AskRequest, request: Request, caller: ReadCaller):  # noqa: 
         raise ApiError(403, "forbidden", "as_admin needs an admin-scope key: `kura keys create --scope admin`")
     service = request.app.state.get_service()
     # Retrieval blocks: off the event loop (the call's audit marks go along with its context).
-    answer = await run_in_threadpool(service.ask, caller.user, body.question, as_admin=body.as_admin, history=history)
+    answer = await run_in_threadpool(
+        service.ask, caller.user, body.question, as_admin=body.as_admin, history=history,
+        conversation_id=body.conversation_id, keep=body.save,
+    )
     if body.stream:
         return StreamingResponse(
             pump(sse(answer)), media_type="text/event-stream", headers={"Cache-Control": "no-store"}

@@ -20,6 +20,7 @@ from app.identity.keys import ApiKeyNotFound, InvalidApiKey
 from app.identity.users import AccessDenied
 from app.service.audit_analytics import EntryNotFound
 from app.service.backup import BackupError
+from app.service.conversation_store import ConversationNotFound
 from app.service.jobs import DocumentNotFound, JobNotFound
 from app.service.rules import TooLarge
 from app.service.uploads import BadUpload
@@ -47,6 +48,7 @@ _MAPPED: list[tuple[type[BaseException], int, str]] = [
     (DocumentNotFound, 404, "not_found"),
     (JobNotFound, 404, "not_found"),
     (ApiKeyNotFound, 404, "not_found"),
+    (ConversationNotFound, 404, "not_found"),  # someone else's id reads exactly like a missing one
     (UnknownUser, 404, "not_found"),
     (EntryNotFound, 404, "not_found"),  # the auditor's workbench: no audit entry with that seq
     (UserExists, 409, "conflict"),
