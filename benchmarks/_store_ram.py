@@ -46,10 +46,14 @@ def main(argv: list[str]) -> int:
             store.search(reader, v, words[i % len(words)], 8)
     searched = _resident()
     store.close()
-    print(json.dumps({
-        "opened": {k: round(opened[k] - before[k], 2) for k in before},
-        "after_searches": {k: round(searched[k] - before[k], 2) for k in before},
-    }))
+    print(
+        json.dumps(
+            {
+                "opened": {k: round(opened[k] - before[k], 2) for k in before},
+                "after_searches": {k: round(searched[k] - before[k], 2) for k in before},
+            }
+        )
+    )
     return 0
 
 

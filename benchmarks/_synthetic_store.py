@@ -78,7 +78,11 @@ def fit_text_like(embedder: Any, texts: list[str], cache: Path | None = None, ki
     weights = np.bincount(label, minlength=CENTRES) / len(vectors)
     _, singular, axes = np.linalg.svd(vectors - centres[label], full_matrices=False)
     fitted = TextLikeVectors(
-        vectors.shape[1], kind, centres, weights, axes.astype(np.float32),
+        vectors.shape[1],
+        kind,
+        centres,
+        weights,
+        axes.astype(np.float32),
         (singular / np.sqrt(len(vectors) - 1)).astype(np.float32),
     )
     if cache is not None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from base.paths import RootMoves, moved_path
 from base.sqlite_state import open_shared, transaction
 
 JOBS_DB = "jobs.sqlite3"  # in the data directory, beside the manifest
@@ -223,6 +224,25 @@ class JobQueue:
 
     def unfinished(self) -> list[Job]:
         return [_job(r) for r in self._rows("SELECT * FROM jobs WHERE state IN (?, ?) ORDER BY id", (QUEUED, RUNNING))]
+
+    def move_roots(self, moves: RootMoves) -> int:
+        """Point watched folders and unfinished jobs at their folders' new roots (a restore onto
+        another machine); finished jobs keep the paths they worked on. Returns how many changed."""
+        changed = 0
+        with self._transaction() as db:
+            for row in db.execute("SELECT id, path FROM watched_folders").fetchall():
+                if (path := moved_path(row[1], moves)) is not None:
+                    db.execute("UPDATE watched_folders SET path = ? WHERE id = ?", (path, row[0]))
+                    changed += 1
+            for job in self.unfinished():
+                params = dict(job.params)
+                for key in ("folder", "target", "path"):  # what an ingest or an ACL job names
+                    if isinstance(params.get(key), str) and (path := moved_path(params[key], moves)):
+                        params[key] = path
+                if params != job.params:
+                    db.execute("UPDATE jobs SET params = ? WHERE id = ?", (json.dumps(params), job.id))
+                    changed += 1
+        return changed
 
     # --- watched folders ---------------------------------------------------------------
     def watch(self, path: str, groups: tuple[str, ...], every_s: float, by: str) -> WatchedFolder:

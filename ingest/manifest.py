@@ -26,9 +26,10 @@ import json
 import sqlite3
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from base.paths import RootMoves, moved_path
 from base.sqlite_state import open_shared, transaction
 
 _SCHEMA = """
@@ -209,6 +210,30 @@ class Manifest:
 
     def dirty_documents(self) -> list[str]:
         return [r[0] for r in self._rows("SELECT doc_id FROM dirty ORDER BY doc_id")]
+
+    # --- a restore onto another machine --------------------------------------------------
+    def move_roots(self, moves: RootMoves) -> int:
+        """Record every file under a moved root at its new path, in the files and in swaps a
+        backup caught half done, and mark its document dirty: the store's payload (paths,
+        source_path) follows at the next open (`recover`), with no re-embedding. Returns how
+        many files moved."""
+        moved = 0
+        with self.transaction() as db:
+            for record in self.all_files():
+                path, root = moved_path(record.path, moves), moved_path(record.root, moves)
+                if path is None and root is None:
+                    continue
+                Manifest.drop_file(db, record.path)
+                Manifest.put_file(db, replace(record, path=path or record.path, root=root or record.root))
+                Manifest.mark_dirty(db, record.doc_id)
+                moved += 1
+            for doc_id, swap in self.pending_swaps():
+                file = swap["file"]
+                file["path"] = moved_path(file["path"], moves) or file["path"]
+                file["root"] = moved_path(file["root"], moves) or file["root"]
+                db.execute("UPDATE journal SET record = ? WHERE doc_id = ?", (json.dumps(swap), doc_id))
+                Manifest.mark_dirty(db, doc_id)
+        return moved
 
     def close(self) -> None:
         with self._lock:

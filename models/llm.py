@@ -137,14 +137,17 @@ class LlamaCppLLM:
         context_tokens: int = 4096,
         threads: int | None = None,
         gpu_layers: int = -1,
+        chat_format: str | None = None,
     ) -> None:
+        """`chat_format`: llama-cpp-python's name for a prompt format (e.g. "gemma"), for a GGUF
+        without a chat template (a base model); by default the file's own template is required."""
         if not path.is_file():
             raise ModelMissing(
                 f"LLM file {path} does not exist; check KURA_LLM_PATH or `kura models list`"
             )
         info = read_gguf(path)
         self.runtime = detect_runtime(gpu_layers, threads, info.block_count)
-        check_llm_file(path, need_chat_template=True, on_gpu=self.runtime.device == "cuda")
+        check_llm_file(path, need_chat_template=chat_format is None, on_gpu=self.runtime.device == "cuda")
         import llama_cpp
 
         self.name = path.name
@@ -158,6 +161,7 @@ class LlamaCppLLM:
                 n_threads=self.runtime.threads,
                 n_threads_batch=self.runtime.threads_batch,
                 n_gpu_layers=self.runtime.gpu_layers,
+                chat_format=chat_format,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from base.hashing import sha256_of
+from base.paths import RootMoves, moved_path
 from models.errors import ModelError, ModelInvalid, ModelMissing
 from models.gguf import read_gguf
 
@@ -302,6 +303,19 @@ class ModelRegistry:
             data.setdefault("active", {})[entry.role] = entry.name
             self._save(data)
         return entry
+
+    def move_roots(self, moves: RootMoves) -> int:
+        """Point added models at their files' new roots (a restore onto another machine, where
+        the operator copied the model files too). Returns how many entries moved."""
+        with self._lock:
+            data = self._load()
+            moved = 0
+            for model in data.get("models", []):
+                if (path := moved_path(model["path"], moves)) is not None:
+                    model["path"], moved = path, moved + 1
+            if moved:
+                self._save(data)
+        return moved
 
     def active(self, role: str = "llm") -> ModelEntry | None:
         name = self._load().get("active", {}).get(role)

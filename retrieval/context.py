@@ -119,3 +119,19 @@ def assemble_context(
         used += cost
         out.append(ContextPassage(len(out) + 1, merged, tuple(p.chunk_id for p in ordered)))
     return out
+
+
+def answer_context(
+    query: str,
+    passages: Sequence[Passage],
+    floor: RelevanceFloor,
+    sparse: SparseEncoder | None,
+    budget_tokens: int,
+    max_passages: int,
+    min_score: float = 0.0,
+) -> list[ContextPassage]:
+    """What an answer may draw on: the found passages above the relevance floor (and the fused
+    `min_score`), merged and numbered within the token budget. The ask use case and
+    `kura eval answers` both call this, so the benchmark measures what readers get."""
+    kept = [p for p in above_floor(query, passages, floor, sparse) if p.score >= min_score]
+    return assemble_context(kept, budget_tokens, max_passages)

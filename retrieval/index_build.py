@@ -482,7 +482,11 @@ class IndexBuilds:
         status.builds += 1
         log.info(
             "index built: %d chunks, copy %.1f s, build %.0f s, swap %.1f s (total %.0f s)",
-            points, status.last_copy_s, status.last_build_s, status.last_swap_s, time.monotonic() - started,
+            points,
+            status.last_copy_s,
+            status.last_build_s,
+            status.last_swap_s,
+            time.monotonic() - started,
         )
 
     def _copy_unless_closing(self, src: str, dst: str) -> str:

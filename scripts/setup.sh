@@ -41,6 +41,7 @@ TEST_TOOLS=(
   "rsyslogd rsyslog"
   "openssl openssl"
   "runuser util-linux"
+  "script bsdutils"
   "slapd slapd"
   "ldapadd ldap-utils"
   "ldapmodify ldap-utils"

@@ -8,6 +8,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
@@ -28,6 +30,39 @@ class LogKeeper(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(f"{record.name} {record.getMessage()} {record.__dict__}")
+
+
+# Importing Streamlit (any UI test does) gives these loggers a console handler of their own and
+# stops them from propagating, so the root logger would never see an access line.
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
+
+
+@contextmanager
+def kept_logs() -> Iterator[LogKeeper]:
+    """Every record at INFO or above, from any logger, kept for the test; the logging setup is
+    put back afterwards."""
+    keeper = LogKeeper()
+    root = logging.getLogger()
+    server = [logging.getLogger(name) for name in _SERVER_LOGGERS]
+    saved = (root.level, [(log.level, log.propagate, list(log.handlers)) for log in server])
+    httpx_level = logging.getLogger("httpx").level
+    root.addHandler(keeper)
+    root.setLevel(logging.INFO)  # an earlier CLI test may have configured WARNING
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the test client's own URL lines
+    for log in server:
+        log.setLevel(logging.INFO)
+        log.propagate = True
+        log.handlers = []
+    try:
+        yield keeper
+    finally:
+        root.removeHandler(keeper)
+        root.setLevel(saved[0])
+        logging.getLogger("httpx").setLevel(httpx_level)
+        for log, (level, propagate, handlers) in zip(server, saved[1], strict=True):
+            log.setLevel(level)
+            log.propagate = propagate
+            log.handlers = handlers
 
 
 class LoopbackServer:

@@ -7,7 +7,6 @@ no key reaches any log or audit line."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
@@ -22,7 +21,7 @@ from app.doors.http.api import standalone_app
 from app.identity.users import AUDITOR, EMPLOYEE, AccessDenied, local_operator
 from app.platform.settings import KuraSettings
 from app.service import KuraService
-from tests.api_server import LogKeeper, LoopbackServer
+from tests.api_server import LogKeeper, LoopbackServer, kept_logs
 from tests.test_leaks_acl import (
     CORPUS,
     EXEC_SECRET,
@@ -83,15 +82,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, embedder, llm) -> Iterator[W
     for p in PERSONAS:
         service.accounts.add(p.name, PASSWORD, p.roles, p.groups)
     service.accounts.add("bot", PASSWORD, [EMPLOYEE], ["hr"])
-    logs = LogKeeper()
-    logging.getLogger().addHandler(logs)
-    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    w = World(root, service, recorder, logs)
-    w.keys = {p.name: w.key(p.name) for p in PERSONAS}
-    with LoopbackServer(standalone_app(settings, lambda: service)) as server:
-        w.url = server.url
-        yield w
-    logging.getLogger().removeHandler(logs)
+    with kept_logs() as logs:
+        w = World(root, service, recorder, logs)
+        w.keys = {p.name: w.key(p.name) for p in PERSONAS}
+        with LoopbackServer(standalone_app(settings, lambda: service)) as server:
+            w.url = server.url
+            yield w
     service.close()
 
 
@@ -105,13 +101,12 @@ def _clean(text: str, forbidden: tuple[str, ...], where: str) -> None:
     assert not leaked, f"{leaked} leaked into {where}"
 
 
-def assert_support_reported(text: str, verdict: dict, passages_given: bool) -> None:
-    """The citation check travels with every answer: an answer that was given passages but has no
-    [n] marker at all cannot be supported, and the warning is there exactly when it is not."""
+def assert_support_reported(verdict: dict) -> None:
+    """The verdict travels with every answer: `supported` only when the documents answer the
+    question, and a warning exactly when they may not."""
     assert isinstance(verdict["supported"], bool)
     assert (verdict["warning"] is None) == verdict["supported"]
-    if passages_given and not re.search(r"\[\d{1,2}\]", text):
-        assert verdict["supported"] is False and "Not supported by your documents" in verdict["warning"]
+    assert verdict["supported"] == (verdict["verdict"] == "answered")
 
 
 def test_leak_matrix_through_rest_search_rest_ask_and_the_openai_endpoint(world: World) -> None:
@@ -135,13 +130,11 @@ def test_leak_matrix_through_rest_search_rest_ask_and_the_openai_endpoint(world:
                 shown = {c for cit in asked.json()["citations"] for c in cit["chunk_ids"]}
                 assert not shown & forbidden_ids, (persona, question)
                 _clean(asked.text, persona.forbidden(), f"ask for {persona.name}: {question}")
-                assert_support_reported(asked.json()["answer"], asked.json(), not asked.json()["found_nothing"])
+                assert_support_reported(asked.json())
 
                 completion = sdk.chat.completions.create(model="kura", messages=[{"role": "user", "content": question}])
                 reference = completion.model_extra["reference"]
-                assert_support_reported(
-                    completion.choices[0].message.content or "", reference, bool(reference["citations"])
-                )
+                assert_support_reported(reference)
                 shown = {c for cit in reference["citations"] for c in cit["chunk_ids"]}
                 assert not shown & forbidden_ids, (persona, question)
                 _clean(completion.model_dump_json(), persona.forbidden(), f"openai for {persona.name}")
@@ -188,31 +181,45 @@ def test_streamed_answers_cite_structurally_and_are_audited_under_the_owner_with
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
             events = [line for line in r.iter_lines() if line.startswith(("event:", "data:"))]
         names = [e.split(": ", 1)[1] for e in events if e.startswith("event:")]
-        assert names[0] == "token" and names[-2:] == ["citations", "done"]
-        citations = json.loads(events[names.index("citations") * 2 + 1].split(": ", 1)[1])["citations"]
+        assert names == ["evidence", "answer", "citations", "done"]  # evidence first, before the model
+        data = [json.loads(e.split(": ", 1)[1]) for e in events if e.startswith("data:")]
+        evidence, done = data[0], data[-1]
+        assert evidence["verdict"] == done["verdict"] and evidence["statement"]
+        citations = data[2]["citations"]
         assert citations and {"number", "file", "page", "heading_path", "doc_id", "chunk_id", "snippet"} <= set(
             citations[0]
         )
         assert any(HR_SECRET in c["snippet"] for c in citations)
+        for quote in evidence["quotes"]:  # verbatim, from the passage it cites
+            cited = next(c for c in citations if c["number"] == quote["citation"])
+            assert (
+                quote["text"][:40]
+                in world.service.passage(world.service.accounts.get("hrstaff"), cited["chunk_id"]).text
+            )
+        assert_support_reported(done)
 
         sdk = openai.OpenAI(base_url=f"{world.url}/v1", api_key=key, max_retries=0)
-        assert [m.id for m in sdk.models.list()] == ["kura"]
+        assert [m.id for m in sdk.models.list()] == ["kura", "kura-tasks"]
         chunks = list(
             sdk.chat.completions.create(model="kura", messages=[{"role": "user", "content": question}], stream=True)
         )
+        first = chunks[0].choices[0].delta
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        assert text.strip()
+        assert first.content and text.startswith(first.content)  # the evidence is the first delta
         last = chunks[-1]
         assert last.choices[0].finish_reason == "stop"
-        assert last.model_extra["reference"]["citations"][0]["doc_id"]
-        assert_support_reported(text, last.model_extra["reference"], passages_given=True)
-        data = [json.loads(e.split(": ", 1)[1]) for e in events if e.startswith("data:")]
-        streamed = "".join(d["text"] for d, n in zip(data, names, strict=True) if n == "token")
-        assert_support_reported(streamed, data[-1], passages_given=not data[-1]["found_nothing"])
+        reference = last.model_extra["reference"]
+        assert reference["citations"][0]["doc_id"]
+        assert_support_reported(reference)
+        annotations = first.model_extra["annotations"]
+        assert annotations and all(a["type"] == "url_citation" for a in annotations)
+        for a in annotations:
+            marker = first.content[a["url_citation"]["start_index"] : a["url_citation"]["end_index"]]
+            assert re.fullmatch(r"\[\d+\]", marker) and "/passage?chunk=" in a["url_citation"]["url"]
     finally:
         world.recorder.live = False
     answer = [e for e in world.service.audit.entries() if e["action"] == "answer"][-1]
-    assert answer["user"] == "hrstaff" and answer["api_key"] == key_id and answer["answer"] == text
+    assert answer["user"] == "hrstaff" and answer["api_key"] == key_id and answer["verdict"] == reference["verdict"]
     assert answer["via"] == "api"
 
 

@@ -11,7 +11,6 @@ with the server.json a `kura serve` writes (app/identity/operator_token.py); no 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from app.identity import operator_token as server_token
 from app.identity.users import ADMIN, AUDITOR, EMPLOYEE, local_operator
 from app.platform.settings import KuraSettings
 from app.service import KuraService
-from tests.api_server import LogKeeper, LoopbackServer
+from tests.api_server import LogKeeper, LoopbackServer, kept_logs
 from tests.conftest import REPO
 
 PASSWORD = "Quiet-harbor-2024x"
@@ -66,16 +65,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     service.accounts.add("pub", PASSWORD, [EMPLOYEE], [])
     service.accounts.add("checker", PASSWORD, [AUDITOR], [])
     service.accounts.add("boss", PASSWORD, [EMPLOYEE, ADMIN], [])
-    logs = LogKeeper()
-    logging.getLogger().addHandler(logs)
-    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    with LoopbackServer(standalone_app(settings, lambda: service)) as server:
+    with kept_logs() as logs, LoopbackServer(standalone_app(settings, lambda: service)) as server:
         server_token.write(settings, server.url)  # what `kura serve` does once it listens
         try:
             yield Shop(data, service, logs, server.url, [PASSWORD])
         finally:
             server_token.remove(settings)
-            logging.getLogger().removeHandler(logs)
             service.close()
 
 
@@ -122,7 +117,7 @@ def test_kura_audit_goes_through_the_running_server(shop: Shop) -> None:
     assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stdout + verified.stderr
     assert OPERATOR_MARKS.items() <= [e for e in shop.entries() if e["action"] == "audit_verify"][-1].items()
 
-    shop.service.audit.append(user="pub", role="employee", action="search", query="=HYPERLINK(\"x\")")
+    shop.service.audit.append(user="pub", role="employee", action="search", query='=HYPERLINK("x")')
     found = _kura(shop.data, "audit", "search", "--user", "pub", "--action", "search", "--json")
     assert found.returncode == 0, found.stderr
     entries = [json.loads(line) for line in found.stdout.splitlines()]
@@ -145,7 +140,13 @@ def test_refusals_through_the_server_read_like_the_local_ones(
         (("users", "add-to-group", "nobody", "hr"), "no user 'nobody'"),
         (("users", "extra-groups", "dup", "hr"), "dup is a local account"),
         (("users", "set-password", "dup", "--password", "short"), "password"),
-        (("users", "sync",), "no directory is configured"),
+        (
+            (
+                "users",
+                "sync",
+            ),
+            "no directory is configured",
+        ),
     ):
         served, local = (_in_process(data, monkeypatch, *args) for data in (shop.data, alone))
         assert served.exit_code == local.exit_code == 2, (args, served.output, local.output)
@@ -158,7 +159,13 @@ def test_without_a_server_the_commands_run_in_process(tmp_path: Path, monkeypatc
     for args, shown in (
         (("users", "add", "dan", "--password", PASSWORD, "--roles", "employee,auditor"), "added dan"),
         (("users", "add-to-group", "dan", "hr"), "dan is now in hr"),
-        (("users", "list",), "auditor, employee"),
+        (
+            (
+                "users",
+                "list",
+            ),
+            "auditor, employee",
+        ),
         (("users", "disable", "dan"), "disabled dan"),
         (("audit", "verify"), "audit log intact"),
         (("audit", "search", "--action", "user_change"), "3 entries"),

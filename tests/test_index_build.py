@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.index_build import ACTIVE_FILE, IndexPlan
-from retrieval.sparse import SparseEncoder
 from retrieval.search import DEFAULT_FUSION
+from retrieval.sparse import SparseEncoder
 from retrieval.store import ALL_GROUPS, RRF, EdgeStore, StoredChunk
 
 from .conftest import REPO

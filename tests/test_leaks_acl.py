@@ -314,15 +314,17 @@ def test_real_model_answers_never_contain_a_forbidden_secret(world) -> None:  # 
             for question in questions:
                 before = len(recorder.prompts)
                 answer = service.ask(user, question)
-                text = "".join(answer.tokens())
-                _assert_clean(text, persona.forbidden(), f"the model's answer to {persona.name}")
+                answer.finish()
+                text = answer.shown_text
+                _assert_clean(text, persona.forbidden(), f"the answer shown to {persona.name}")
+                _assert_clean(answer.text, persona.forbidden(), f"the model's raw text for {persona.name}")
                 _assert_clean(
                     "\n".join(recorder.prompts[before:]), persona.forbidden(), "the live prompt"
                 )
                 exported = service.export_answer(user, answer)
                 _assert_clean(exported, persona.forbidden(), f"the export for {persona.name}")
                 entry = [e for e in service.audit.entries() if e["action"] == "answer"][-1]
-                assert entry["user"] == persona.name and entry["answer"] == text
+                assert entry["user"] == persona.name and entry["answer"] == text and entry["generated"] == answer.text
     finally:
         recorder.live = False
 

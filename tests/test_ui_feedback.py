@@ -17,7 +17,8 @@ def test_feedback_is_kept_for_the_admin_and_written_to_the_audit_log(settings):
     service = KuraService(settings)
     try:
         answer = Answer("What is the leave policy?", [], None)
-        text = "".join(answer.tokens())
+        answer.finish()
+        text = answer.shown_text
         service.record_feedback(ANN, answer, helpful=False, comment="nothing found")
         [kept] = service.feedback(BOSS)
         assert (kept.user, kept.question, kept.answer, kept.helpful) == (

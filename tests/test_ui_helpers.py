@@ -1,4 +1,4 @@
-"""The UI's pure parts: highlighting, saving uploads, filtering and exporting the audit log,
+"""The UI's pure parts: highlighting, saving uploads, exporting and linking the audit log,
 the UI texts in two languages."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.doors.ui.audit_view import filter_entries, to_csv
+from app.doors.ui.audit_view import entry_link, recent_months, to_csv
 from app.doors.ui.highlight import highlight_html, match_spans, query_terms
 from app.doors.ui.i18n import keys, t
 from app.service.uploads import BadUpload, save_uploads, without_top_folder
@@ -89,16 +89,9 @@ ENTRIES = [
 ]
 
 
-def test_audit_filters_combine_user_action_dates_and_text():
-    assert [e["seq"] for e in filter_entries(ENTRIES, users={"alice"})] == [3, 1]
-    assert [e["seq"] for e in filter_entries(ENTRIES, actions={"ask", "search"})] == [2, 1]
-    assert [
-        e["seq"] for e in filter_entries(ENTRIES, start=date(2026, 1, 6), end=date(2026, 1, 6))
-    ] == [2]
-    assert [e["seq"] for e in filter_entries(ENTRIES, text="TWENTY")] == [
-        1
-    ]  # answers are searched too
-    assert filter_entries(ENTRIES, users={"alice"}, actions={"search"}) == []
+def test_workbench_rows_link_to_the_log_page_and_months_count_back_across_a_year():
+    assert entry_link(42) == "workbench?seq=42"  # the workbench shows entry 42 with its chain proof
+    assert recent_months(date(2026, 2, 15), 4) == ["2026-02", "2026-01", "2025-12", "2025-11"]
 
 
 def test_audit_csv_keeps_every_field():

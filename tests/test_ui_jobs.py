@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.doors.ui.safe_text import text
+from app.doors.safe_text import text
 from app.identity.accounts import Accounts
 from app.identity.users import User
 from app.platform.settings import KuraSettings

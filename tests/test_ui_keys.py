@@ -10,8 +10,8 @@ import pytest
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
+from app.doors import safe_text
 from app.doors.http import runtime
-from app.doors.ui import safe_text
 from app.identity.keys import ApiKeyNotFound, InvalidApiKey
 from app.identity.users import AccessDenied, User
 from tests.test_ui_pages import HOME, PASSWORDS, VIEWS, button, signed_in, ui_data  # noqa: F401

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from app.doors.ui import safe_text
+from app.doors import safe_text
 from app.doors.ui.audit_view import to_csv
 from app.doors.ui.citation_marks import marked_answer, unsupported_sentences
 from app.doors.ui.i18n import keys, t

@@ -461,6 +461,26 @@ class AuditLog:
         # head were already checked against the key above, so a forged one is reported there.
         return problems
 
+    def end_problem(self) -> str | None:
+        """What `verify` says about the log's end (wiped, head missing or altered, entries cut
+        from the end, the last one replaced), found cheaply from the head and the last line. An
+        append rewrites the head and would hide it: a writer that is not a user's request (the
+        auditor's alerts, app/service/audit_analytics.py) checks this first and appends nothing."""
+        if self.key_path.exists() and not self.has_history():
+            return "the log was wiped while its key remains"
+        with self._exclusive():
+            last_seq, last_hash = self._last()
+            head = self._read_json(self.head_path)
+        if head is None:
+            return f"{self.head_path.name} is missing" if last_seq else None
+        if not self.key_path.exists() or not self._signed_ok(head):
+            return f"{self.head_path.name} was altered or its key is missing"
+        if isinstance(head.get("seq"), int) and head["seq"] > last_seq:
+            return f"the log ends at seq {last_seq} but seq {head['seq']} was written"
+        if head.get("seq") == last_seq and head.get("hash") != last_hash:
+            return "the last entry was replaced"
+        return None
+
     def _verify_archive(self) -> list[ChainProblem]:
         problems: list[ChainProblem] = []
         seq, previous = 0, GENESIS

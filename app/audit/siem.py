@@ -265,9 +265,9 @@ class SiemForwarder:
             )
         for entry in entries:
             params = {"seq": entry["seq"], "hash": entry["hash"], "prev": entry.get("prev", "")}
-            frames.append(
-                _frame(_msgid(entry.get("action")), params, entry, str(entry.get("time")), SEVERITY_INFO)
-            )
+            # The auditor's alerts (app/audit/alerts.py) go out at syslog's "alert" severity.
+            severity = SEVERITY_ALERT if entry.get("action") == "alert" else SEVERITY_INFO
+            frames.append(_frame(_msgid(entry.get("action")), params, entry, str(entry.get("time")), severity))
         last_seq, last_hash = (
             (int(entries[-1]["seq"]), str(entries[-1]["hash"])) if entries else delivered(self.audit)
         )

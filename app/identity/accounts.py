@@ -234,6 +234,7 @@ _ADDED_COLUMNS = (
     ("users", "extra_groups", "TEXT NOT NULL DEFAULT '[]'"),
     ("users", "last_synced", "REAL"),
     ("sessions", "last_seen", "REAL"),
+    ("users", "language", "TEXT"),  # the UI language the person chose (issue 26); NULL: the browser's
 )
 
 
@@ -364,6 +365,17 @@ class Accounts:
             raise UnknownUser(f"no user {name!r}; list users with `kura users list`")
         return bool(row["disabled"])
 
+    def language(self, name: str) -> str | None:
+        """The UI language the person chose last ('en', 'ja'), or None if they never chose."""
+        with self._lock:
+            row = self._row(name)
+        return None if row is None else row["language"]
+
+    def set_language(self, name: str, language: str) -> None:
+        if language not in ("en", "ja"):
+            raise ValueError(f"the UI language is 'en' or 'ja', not {language!r}")
+        self._update(name, "UPDATE users SET language = ? WHERE name = ?", (language,))
+
     def needs_password_change(self, name: str) -> bool:
         with self._lock:
             row = self._row(name)
@@ -442,6 +454,8 @@ class Accounts:
         self._audit(by, "user_change", change="enable", target=name)
 
     def delete(self, name: str, *, by: str = "local-operator") -> None:
+        if self._is_last_admin(name):
+            raise ValueError(f"{name} is the last enabled admin; make another admin first")
         with self._lock:
             changed = self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
         if not changed:

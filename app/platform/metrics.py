@@ -57,6 +57,11 @@ RETRIEVAL = Histogram(
     "Query embedding + hybrid store query (+ rerank) per search",
     buckets=_LATENCY_BUCKETS,
 )
+EVIDENCE = Histogram(
+    "kura_evidence_seconds",
+    "Choosing the evidence quote from the passages, per question",
+    buckets=_LATENCY_BUCKETS,
+)
 RERANK = Histogram(
     "kura_rerank_seconds",
     "Reranking time per search (when a reranker is set)",
@@ -80,6 +85,11 @@ GPU_MEMORY_TOTAL = Gauge(
 AUDIT_SIEM_QUEUE = Gauge(
     "kura_audit_siem_queue", "Audit entries written but not yet acknowledged by the SIEM"
 )
+# Backups (app/service/backup_schedule.py): alert when the age passes twice KURA_BACKUP_EVERY.
+BACKUP_AGE = Gauge(
+    "kura_backup_age_seconds", "Seconds since the newest good backup (+Inf: none known to this server)"
+)
+BACKUP_FAILURES = Counter("kura_backup_failures", "Scheduled backups that failed (each one an audit alert)")
 
 log = logging.getLogger(__name__)
 _readers: list[Callable[[], None]] = []

@@ -83,6 +83,14 @@ class KuraSettings(BaseSettings):
     min_term_coverage: float = 0.5  # share of the question's terms found in the passage
     min_dense_score: float = 0.45  # query/passage cosine, when the embedder covers the language
     min_rerank_score: float | None = None  # with a reranker: its score, model-specific
+    # Answers (app/service/answer.py): evidence first. The quote's answer chance (0..1,
+    # retrieval/evidence.py) decides: at or above evidence_min_score the documents answer the
+    # question; down to evidence_hedge_score the closest passage is shown, flagged; below, kura
+    # abstains. Empty: the operating points measured per language (0.65 English, 0.54 Japanese).
+    evidence_min_score: float | None = Field(default=None, ge=0, le=1)
+    evidence_hedge_score: float = Field(default=0.2, ge=0, le=1)
+    answer_generation: bool = True  # False: evidence-only answers, the LLM is never called
+    public_url: str | None = None  # how readers reach this server, for citation links (default: the request's)
 
     # UI.
     ui_host: str = "127.0.0.1"
@@ -147,6 +155,27 @@ class KuraSettings(BaseSettings):
     index_threads: int = Field(default=1, ge=1)
     index_quantization: Literal["int8", "none"] = "int8"
     index_search_ef: int = Field(default=256, ge=1)  # graph candidates a dense search looks at
+
+    # Saved conversations (issue 26, app/service/conversations.py): a conversation whose last turn
+    # is older than this many days is deleted by the server's sweep (0: kept until the person
+    # deletes it); the sweep runs when `kura serve` starts and then every conversation_sweep_minutes.
+    conversation_retention_days: float = Field(default=0.0, ge=0)
+    conversation_sweep_minutes: float = Field(default=60.0, gt=0)
+    # The auditor's workbench (issue 27; app/audit/index.py, app/service/audit_analytics.py): the site's
+    # time zone for days, hours and months (IANA name), and how often the server checks the alert rules.
+    audit_timezone: str = "UTC"
+    audit_alert_interval_s: float = 60.0  # 0: only when an auditor opens a view
+
+    @field_validator("audit_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone; use an IANA name such as Asia/Tokyo or UTC") from None
+        return value
 
     @field_validator("data_dir", mode="before")
     @classmethod
@@ -258,6 +287,32 @@ class KuraSettings(BaseSettings):
                 f"KURA_DATA_DIR={str(self.data_dir)!r} cannot be used: {exc.strerror or exc}; "
                 "point KURA_DATA_DIR to a folder kura may create and write"
             ) from exc
+
+    # Scheduled backups (README "Backups that bring everything back"; app/service/backup_schedule.py).
+    backup_every: str | None = None  # e.g. 24h or 30m (s, m, h, d): the server backs up this often; unset: off
+    backup_dir: Path | None = None  # where scheduled backups go (default: <data_dir>/backups); best another disk
+    backup_keep: int = Field(default=7, ge=1)  # scheduled backups kept; older ones are deleted
+    backup_without_audit_key: bool = False  # scheduled backups leave audit.key out (keep it elsewhere)
+
+    @field_validator("backup_every")
+    @classmethod
+    def _backup_interval(cls, value: str | None) -> str | None:
+        from ingest.jobs import parse_interval  # the one interval syntax (watched folders too)
+
+        if value is not None and value.strip():
+            parse_interval(value)  # its ValueError names the value and the syntax
+            return value.strip()
+        return None
+
+    @property
+    def backup_every_s(self) -> float | None:
+        from ingest.jobs import parse_interval
+
+        return parse_interval(self.backup_every) if self.backup_every else None
+
+    @property
+    def backup_folder(self) -> Path:
+        return (self.backup_dir or self.data_dir / "backups").expanduser()  # "backups": BACKUPS_DIR
 
 
 class SettingsError(ValueError):

@@ -9,13 +9,16 @@ follows a question route -> use case -> retrieval -> store -> llm in a handful o
 | module         | what it holds                                                          |
 |----------------|------------------------------------------------------------------------|
 | asking.py      | search, ask, previews, "show in context", exports, feedback            |
+| conversations.py | saved conversations: the owner's only, re-checked when reopened      |
 | documents.py   | ingest jobs, watched folders, documents, ACL, re-ingest, delete        |
 | people.py      | accounts, roles and groups, personal API keys                          |
 | auditing.py    | read, search, export and verify the audit log                          |
+| audit_analytics.py | the auditor's workbench: overview, who saw what, alerts, reports   |
 | operations.py  | health, model status and hot swap, backups, the ingest writer          |
 | rules.py       | the size limits and the readers rule every door shares                 |
 | parts.py       | the composition root: every part, built once, in a known order         |
-| answer.py, jobs.py, backup.py, feedback.py, uploads.py, evaluation.py: what the use cases use |
+| answer.py, jobs.py, backup.py, feedback.py, uploads.py, evaluation.py, conversation_store.py,     |
+| conversation_export.py: what the use cases use                                                  |
 
 Usage:
     service = KuraService(KuraSettings())                 # or KuraService(settings, embedder=e)
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 from app.service.answer import Answer
 from app.service.asking import Asking
+from app.service.audit_analytics import AuditAnalytics
 from app.service.auditing import Auditing
 from app.service.documents import Documents
 from app.service.jobs import DocumentNotFound
@@ -38,5 +42,5 @@ from app.service.people import People
 __all__ = ["Answer", "DocumentNotFound", "KuraService"]  # DocumentNotFound lives in app/service/jobs.py
 
 
-class KuraService(Asking, Documents, People, Auditing, Operations):
+class KuraService(Asking, Documents, People, Auditing, AuditAnalytics, Operations):
     """Every use case on one object, so each door holds one service for the life of its process."""

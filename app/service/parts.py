@@ -21,16 +21,19 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
+from app.audit.index import INDEX_FILE, AuditIndex
 from app.audit.log import AuditLog
 from app.audit.siem import queue_depth, start_forwarding
-from app.identity.accounts import Accounts
+from app.identity.accounts import Accounts, UnknownUser
 from app.identity.keys import ApiKeys
 from app.identity.users import ADMIN, EMPLOYEE, User
 from app.platform import metrics
 from app.platform.settings import KuraSettings
+from app.service.backup_schedule import BackupSchedule
+from app.service.conversation_store import ConversationStore
 from app.service.feedback import FeedbackBook
 from app.service.jobs import IngestJobs
 from ingest.manifest import Manifest
@@ -94,7 +97,8 @@ class Parts:
 
     ORDER = (
         "models", "embedder", "sparse", "reranker", "store", "manifest", "index",
-        "llm", "ingest_jobs", "accounts", "api_keys", "feedback_book",
+        "llm", "ingest_jobs", "accounts", "api_keys", "feedback_book", "backups", "audit_index",
+        "conversation_store",
     )
 
     def __init__(self, settings: KuraSettings | None = None, **given: Any) -> None:
@@ -117,6 +121,19 @@ class Parts:
         self.api_keys = Part("api_keys", lambda: ApiKeys(s.data_dir / "api_keys.sqlite3"), close=lambda k: k.close())
         self.feedback_book = Part("feedback_book", lambda: FeedbackBook(s.data_dir / "feedback.sqlite3"),
                                   close=lambda book: book.close())
+        # Scheduled backups: their thread stops (after a backup it is writing) before the store closes.
+        self.backups = Part("backups", lambda: BackupSchedule(s), close=lambda schedule: schedule.stop())
+        # The auditor's analytics index (issue 27): derived from the log, rebuilt from it.
+        self.audit_index = Part(
+            "audit_index", lambda: AuditIndex(s.data_dir / INDEX_FILE, self.audit, s.audit_timezone),
+            close=lambda index: index.close(),
+        )
+        # Saved conversations (issue 26): conversations.sqlite3, searched with document search's analyzers.
+        self.conversation_store = Part(
+            "conversation_store",
+            lambda: ConversationStore(s.data_dir / "conversations.sqlite3", self.sparse.get()),
+            close=lambda store: store.close(),
+        )
         for name, value in given.items():
             if name not in self.ORDER:
                 raise TypeError(f"no part named {name!r}; parts are {', '.join(self.ORDER)}")
@@ -206,7 +223,8 @@ class Parts:
 
     def close(self) -> None:
         """Close what was built, the ingest writer first (it stops between two files)."""
-        for name in ("ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts"):
+        for name in ("backups", "ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts",
+                     "audit_index", "conversation_store"):
             self.part(name).close()
 
 
@@ -236,6 +254,9 @@ def _gauge_reader(parts: Parts) -> Callable[[], None]:
         metrics.QUEUE_WAITING.set(alive.llm_queue.waiting())
         if alive.settings.audit_syslog:
             metrics.AUDIT_SIEM_QUEUE.set(queue_depth(alive.audit))
+        if (backups := alive.backups.peek()) is not None:
+            age = backups.status().age_s
+            metrics.BACKUP_AGE.set(float("inf") if age is None else age)
 
     return read
 
@@ -273,6 +294,7 @@ class UseCase:
     accounts = BuiltPart[Accounts]()
     api_keys = BuiltPart[ApiKeys]()
     feedback_book = BuiltPart[FeedbackBook]()
+    conversation_store = BuiltPart[ConversationStore]()
 
     def _find(self, query: str, groups: Groups, limit: int, conditions: dict[str, Any] | None) -> list[Passage]:
         """Hybrid search (+ rerank when configured) with the ACL filter inside the query."""
@@ -296,9 +318,26 @@ class UseCase:
         """Raise AccessDenied for a missing role, after auditing the attempt."""
         if role not in user.roles:
             self.audit.append(
-                user=user.name, role=",".join(sorted(user.roles)), action="denied", attempted=action, **fields
+                user=user.name, role=",".join(sorted(user.roles)), action="denied", attempted=action,
+                **fields, **self._read_facts(user, ()),
             )
             user.require(role, action)
+
+    def _read_facts(self, user: User, doc_ids: Iterable[str]) -> dict[str, Any]:
+        """Audit fields of a read or a refusal (issue 27), for the auditor's who-saw, reports and
+        alerts: the reader's groups now, from the account store (so a stale session shows), and,
+        aligned with the entry's sorted `documents`, each shown document's groups now."""
+        try:
+            held = self.accounts.get(user.name).read_groups
+        except UnknownUser:  # the local operator, a caller no account backs
+            held = user.read_groups
+        facts: dict[str, Any] = {"reader_groups": list(held)}
+        if held != user.read_groups:
+            facts["session_groups"] = list(user.read_groups)
+        if docs := sorted(set(doc_ids)):
+            manifest = self.manifest
+            facts["doc_groups"] = [",".join(sorted({g for f in manifest.files_of(d) for g in f.groups})) for d in docs]
+        return facts
 
     def _groups_for(self, user: User, as_admin: bool) -> Groups:
         self._denied(user, ADMIN if as_admin else EMPLOYEE, "search as admin" if as_admin else "search documents")

@@ -74,6 +74,24 @@ class People(UseCase):
         self._denied(user, ADMIN, "disable or enable users", target=name)
         (self.accounts.disable if disabled else self.accounts.enable)(name, by=user.name)
 
+    def delete_user(self, user: User, name: str) -> int:
+        """Delete an account, its sessions and, at once, its saved conversations (issue 26);
+        its API keys stop working with it. Returns how many conversations went with it."""
+        self._denied(user, ADMIN, "delete users", target=name)
+        self.accounts.delete(name, by=user.name)  # UnknownUser for a name that is not an account
+        store = self.conversation_store
+        count = store.delete(store.ids_of(name))
+        self.audit.append(user=user.name, role=ADMIN, action="conversation_delete", owner=name, count=count,
+                          reason="account deleted")
+        return count
+
+    def own_language(self, user: User) -> str | None:
+        """The UI language the person chose last, kept with their account (None: never chose)."""
+        return self.accounts.language(user.name)
+
+    def set_own_language(self, user: User, language: str) -> None:
+        self.accounts.set_language(user.name, language)
+
     def unlock_user(self, user: User, name: str) -> None:
         """Forget the failed sign-ins that locked an account out."""
         self._denied(user, ADMIN, "unlock users", target=name)

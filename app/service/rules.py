@@ -19,6 +19,8 @@ QUESTION_CHARS = 4000
 # One earlier turn of a conversation (a question or an answer) and how many of them are read.
 TURN_CHARS = 20000
 HISTORY_TURNS = 40
+# A conversations export read back by `import_conversations` (issue 26): ~ thousands of turns.
+IMPORT_CHARS = 64_000_000
 
 
 class TooLarge(ValueError):

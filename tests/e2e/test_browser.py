@@ -219,8 +219,8 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
 
     log_in(page, server, "checker")
     page.get_by_role("heading", name="Audit log").wait_for()
-    page.get_by_label("Text in question or answer").fill("NICS firearm")
-    page.get_by_label("Text in question or answer").press("Enter")
+    page.get_by_label("Text in the question").fill("NICS firearm")
+    page.get_by_label("Text in the question").press("Enter")
     wait_idle(page)
     entry = page.get_by_test_id("stExpander").filter(has_text=f"boss · answer: {QUESTION}").first
     entry.click()

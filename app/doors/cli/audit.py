@@ -26,6 +26,7 @@ from rich.table import Table
 import app.doors.cli.remote.commands as cli_remote
 from app.audit.log import EXPORT_FORMATS, AuditKeyMissing, AuditLog
 from app.doors.cli.remote.client import ServerError
+from app.identity.keys import InvalidApiKey
 from app.identity.users import AccessDenied, local_operator
 from app.platform.settings import KuraSettings
 
@@ -52,7 +53,7 @@ def _refused(action: Callable[[], Any]) -> Any:
     """A refusal (bad filter, missing key, the server's answer) is one red line and exit 2."""
     try:
         return action()
-    except (ValueError, AccessDenied, AuditKeyMissing) as exc:
+    except (ValueError, LookupError, AccessDenied, AuditKeyMissing, InvalidApiKey) as exc:
         message = str(exc)
     except ServerError as exc:
         message = exc.reason

@@ -1,4 +1,5 @@
-"""`kura eval DATASET_DIR`: retrieval quality of each search stage on a BEIR-layout dataset."""
+"""`kura eval [retrieval] DATASET_DIR`: retrieval quality of each search stage on a BEIR-layout
+dataset; `kura eval answers DATASET_DIR`: what readers are shown, per model (eval_answers.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,25 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
+from app.doors.cli.eval_answers import answers_command
 from app.platform.settings import KuraSettings
 from base import offline  # noqa: F401
 
 console = Console()
+
+
+class _EvalGroup(TyperGroup):
+    """`kura eval DATASET` keeps meaning `kura eval retrieval DATASET`."""
+
+    def resolve_command(self, ctx, args):  # noqa: ANN001, ANN201  (click's signature)
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["retrieval", *args]
+        return super().resolve_command(ctx, args)
+
+
+eval_app = typer.Typer(cls=_EvalGroup, no_args_is_help=True, help="Measure retrieval and answers on a dataset.")
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -93,3 +108,7 @@ def _print_report(report) -> None:  # noqa: ANN001  (app.service.evaluation.Eval
         )
     console.print(table)
     console.print(f"[dim]{json.dumps(report.settings, ensure_ascii=False)}[/dim]")
+
+
+eval_app.command("retrieval")(eval_command)
+eval_app.command("answers")(answers_command)

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import app.doors.cli.remote.commands as cli_remote
+from app.doors.cli.answer_print import print_citations, print_conversation, print_evidence, print_generated
 from app.identity.users import local_operator, parse_groups
 from app.platform.settings import KuraSettings
 from base import offline  # noqa: F401
@@ -150,36 +151,33 @@ def search(
 
 
 @app.command()
-def ask(question: Annotated[str, typer.Argument()]) -> None:
-    """Answer QUESTION from the documents, streaming, then list the citations as `path p.N`."""
+def ask(
+    question: Annotated[str, typer.Argument()],
+    conversation: Annotated[str | None, typer.Option(help="continue this saved conversation of yours")] = None,
+) -> None:
+    """Answer QUESTION from the documents: what they say first, a checked generated answer, citations `path p.N`.
+    The question and its answer are kept as your conversation (`kura conversations`)."""
     if remote := cli_remote.server():
-        return cli_remote.ask(remote, question)
+        return cli_remote.ask(remote, question, conversation)
     service = _service()
     try:
-        answer = service.ask(local_operator(), question, as_admin=True)
-        for token in answer.tokens():
-            console.print(token, end="", soft_wrap=True, highlight=False, markup=False)
-        console.print()
-        if answer.context:
-            if answer.unsupported:
-                console.print(
-                    "\n[bold yellow]Warning: not supported by your documents[/bold yellow] "
-                    "(the answer cites none of the passages below); check them before relying on it."
-                )
-            console.print("\n[bold]Citations[/bold]")
-            for c in answer.sources():
-                console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
-            if answer.also_retrieved():
-                console.print("[bold]Also retrieved[/bold] (not cited)")
-            for c in answer.also_retrieved():
-                console.print(f"[{c.number}] {c.passage.location}", markup=False, soft_wrap=True, highlight=False)
-            if answer.first_token_s is not None and answer.total_s:
-                generating = answer.total_s - answer.first_token_s
-                rate = f", {answer.token_count / generating:.0f} tokens/s" if generating > 0 else ""
-                console.print(
-                    f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s, "
-                    f"{answer.token_count} tokens{rate}[/dim]"
-                )
+        answer = service.ask(local_operator(), question, as_admin=True, keep=True, conversation_id=conversation)
+        print_evidence(answer.statement, answer.quote_lines())
+        with console.status("writing an answer and checking it against the passages", spinner="dots"):
+            answer.finish()
+        print_generated(answer.generated, answer.withheld_reason)
+        print_citations(
+            [(c.number, c.passage.location) for c in answer.citations()] if answer.context else [],
+            [(c.number, c.passage.location) for c in answer.also_retrieved()] if answer.sources() else [],
+        )
+        print_conversation(answer.conversation_id or "")
+        if answer.first_token_s is not None and answer.total_s:
+            generating = answer.total_s - answer.first_token_s
+            rate = f", {answer.token_count / generating:.0f} tokens/s" if generating > 0 else ""
+            console.print(
+                f"[dim]first token {answer.first_token_s:.2f} s, total {answer.total_s:.2f} s, "
+                f"{answer.token_count} tokens{rate}[/dim]"
+            )
     finally:
         service.close()
 
@@ -207,12 +205,13 @@ from app.doors.cli.bench import bench as _bench  # noqa: E402
 
 app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(_bench)
 
-from app.doors.cli.eval import eval_command as _eval  # noqa: E402
+from app.doors.cli.eval import eval_app  # noqa: E402
 
-app.command("eval")(_eval)
+app.add_typer(eval_app, name="eval")
 
 # Sub-apps from other modules register here, one line each.
 
+from app.doors.cli import audit_workbench  # noqa: E402,F401  (issue 27: kura audit who-saw|alerts|report...)
 from app.doors.cli.audit import audit_app  # noqa: E402
 from app.doors.cli.users import acl_app, users_app  # noqa: E402
 
@@ -238,6 +237,10 @@ from app.doors.cli.jobs import folders_app, jobs_app  # noqa: E402
 
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(folders_app, name="folders")
+
+from app.doors.cli.conversations import conversations_app  # noqa: E402
+
+app.add_typer(conversations_app, name="conversations")
 
 
 @app.command()

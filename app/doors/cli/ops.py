@@ -5,6 +5,7 @@ Usage:
     kura migrate --to-edge                           # KURA_QDRANT_URL's collection -> embedded
     kura backup /backups/kura-2026-11-21             # live, consistent copy of the data directory
     kura restore /backups/kura-2026-11-21            # into an empty KURA_DATA_DIR
+    kura restore /backups/kura-2026-11-21 --map-root /srv/docs=/data/docs --audit-key /safe/audit.key
     kura metrics --port 9464                         # serve the Prometheus endpoint on its own
 """
 
@@ -128,18 +129,21 @@ def _migration_target(settings: KuraSettings, to_server: str | None, to_edge: bo
 
 def backup(
     dest: Annotated[Path, typer.Argument(help="new, empty folder for the backup")],
+    without_audit_key: Annotated[
+        bool, typer.Option(help="leave audit.key out (keep it elsewhere; restore then asks for it)")
+    ] = False,
 ) -> None:
-    """Back up the store, manifest, users and audit log with a checksum list, while kura runs."""
+    """Back up everything the data directory holds, with a checksum list, while kura runs."""
     from app.doors.cli.remote import commands as cli_remote
     from app.identity.users import local_operator
     from app.service import KuraService
     from app.service.backup import BackupError
 
     if remote := cli_remote.server():  # the server owns the store: it writes the backup
-        return cli_remote.backup(remote, dest)
+        return cli_remote.backup(remote, dest, not without_audit_key)
     service = KuraService(KuraSettings())
     try:
-        summary = service.backup(local_operator(), dest)  # audited, like every door
+        summary = service.backup(local_operator(), dest, audit_key=not without_audit_key)  # audited
     except BackupError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
@@ -147,24 +151,49 @@ def backup(
         service.close()
     console.print(
         f"backup in {dest}: {summary.files} files, {summary.chunks} chunks, "
-        f"{summary.bytes / 1e6:.1f} MB"
+        f"{summary.bytes / 1e6:.1f} MB" + ("" if summary.audit_key else "; audit.key left out: keep it elsewhere"),
+        soft_wrap=True,
     )
 
 
 def restore(
     src: Annotated[Path, typer.Argument(help="a folder written by `kura backup`")],
+    map_root: Annotated[
+        list[str] | None,
+        typer.Option(help="OLD=NEW: documents that were under OLD are under NEW on this machine (repeatable)"),
+    ] = None,
+    audit_key: Annotated[
+        Path | None, typer.Option(help="the audit.key of a backup taken --without-audit-key")
+    ] = None,
 ) -> None:
     """Restore a backup into an empty KURA_DATA_DIR after checking every checksum."""
-    from app.service.backup import BackupError, restore_backup
+    import sys
+
+    from app.service.backup import AuditKeyNeeded, BackupError, parse_root_move, restore_backup
 
     settings = KuraSettings()
     try:
-        restored = restore_backup(src, settings)
-    except BackupError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        moves = [parse_root_move(text) for text in map_root or []]
+        try:
+            summary = restore_backup(src, settings, map_roots=moves, audit_key=audit_key)
+        except AuditKeyNeeded as exc:
+            if not sys.stdin.isatty():
+                raise
+            err.print(str(exc).replace("; nothing was restored", ""), highlight=False, markup=False)
+            typed = typer.prompt("path of the audit.key file")
+            summary = restore_backup(src, settings, map_roots=moves, audit_key=Path(typed).expanduser())
+    except BackupError as exc:  # a path may hold [brackets]: printed as typed
+        err.print(f"kura: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for old, new in summary.moves:
+        note = "" if Path(new).exists() else " (not there yet: copy the documents before the next sync)"
+        console.print(f"paths under {old} now under {new}{note}", markup=False, highlight=False, soft_wrap=True)
     console.print(
-        f"restored {restored} files into {settings.data_dir}; check with `kura audit verify`"
+        f"restored {summary.files} files into {settings.data_dir}; {summary.moved} recorded paths moved; "
+        "check with `kura audit verify`",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
 
 

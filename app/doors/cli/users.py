@@ -176,6 +176,19 @@ def enable(name: Annotated[str, typer.Argument()]) -> None:
     console.print(f"enabled {name}")
 
 
+@users_app.command("delete")
+def delete(
+    name: Annotated[str, typer.Argument()],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Delete a user: sessions end, API keys stop working, saved conversations are deleted now."""
+    if not yes:
+        typer.confirm(f"delete {name} and every conversation of theirs?", abort=True)
+    with _people() as people:
+        count = _run(lambda: people.delete_user(local_operator(), name))
+    console.print(f"deleted {name} and {count} saved conversations")
+
+
 @users_app.command("unlock")
 def unlock(name: Annotated[str, typer.Argument()]) -> None:
     """Clear a lockout after too many failed logins."""

@@ -201,6 +201,9 @@ def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
         service = KuraService(settings)
         runtime.install(service)
         service.start_writer()  # runs watched folders and resumes interrupted jobs (app/service/jobs.py)
+        service.start_backup_schedule()  # KURA_BACKUP_EVERY; stops with the service (app/service/parts.py)
+        service.start_alert_watch()  # the auditor's alert rules, checked every audit_alert_interval_s
+        service.start_conversation_sweep()  # retention: now, then periodically (app/service/conversations.py)
         log.info("kura service ready", extra={"data_dir": str(settings.data_dir)})
         try:
             yield {"service": service}

@@ -25,7 +25,8 @@ VIEWS = Path(__file__).parent / "views"
 def language_picker() -> None:
     session.lang()
     st.sidebar.selectbox(
-        tr("lang.label"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=session.LANG
+        tr("lang.label"), list(LANGUAGES), format_func=LANGUAGES.__getitem__, key=session.LANG,
+        on_change=session.language_chosen,  # kept with the person's account (issue 26)
     )
 
 
@@ -73,17 +74,23 @@ def change_password_page() -> None:
 # Which pages each role may open: (role, section key, [views]); None: every signed-in user. A
 # page a role may not open is never registered, so it cannot be reached by URL either.
 _PAGES_BY_ROLE: tuple[tuple[str | None, str, list[str]], ...] = (
-    (EMPLOYEE, "employee", ["ask"]),
+    (EMPLOYEE, "employee", ["ask", "passage"]),
     (ADMIN, "admin", ["upload", "documents", "users", "system", "jobs"]),
-    (AUDITOR, "auditor", ["audit"]),
+    (AUDITOR, "auditor", ["audit", "workbench"]),
     (None, "account", ["keys"]),
 )
+
+
+# Pages reached only through a link (a citation's url), never listed in the sidebar.
+_LINKED_ONLY = frozenset({"passage"})
+_LINKED_CHUNK = "kura_linked_chunk"
 
 
 def pages_for(roles: frozenset[str]) -> dict[str, list[st.Page]]:
     return {
         tr(f"nav.section.{section}"): [
-            st.Page(VIEWS / f"{view}.py", title=tr(f"nav.{view}"), url_path=view)
+            st.Page(VIEWS / f"{view}.py", title=tr(f"nav.{view}"), url_path=view,
+                    visibility="hidden" if view in _LINKED_ONLY else "visible")
             for view in views
         ]
         for role, section, views in _PAGES_BY_ROLE
@@ -95,9 +102,13 @@ def main() -> None:
     # No `:material/...:` icon anywhere: Streamlit fetches those from fonts.gstatic.com. An
     # emoji page icon becomes an inline data: SVG, served by nothing but this page.
     st.set_page_config(page_title="kura 蔵", page_icon="🏯", layout="wide")
-    language_picker()
     user = session.current_user()
+    if user is not None:
+        session.remember_language(user)  # before the picker: its saved choice may change the tab's language
+    language_picker()
     if user is None:
+        if "chunk" in st.query_params:  # a citation link: open it once the reader has signed in
+            st.session_state[_LINKED_CHUNK] = str(st.query_params["chunk"])
         st.navigation(
             [st.Page(login_page, title=tr("login.title"), url_path="login")], position="hidden"
         ).run()
@@ -111,7 +122,13 @@ def main() -> None:
         if st.sidebar.button(tr("logout"), key="logout"):
             session.sign_out()
             st.rerun()
-        st.navigation(pages_for(user.roles)).run()
+        pages = pages_for(user.roles)
+        linked = st.session_state.pop(_LINKED_CHUNK, None)
+        passage = next((p for group in pages.values() for p in group if p.url_path == "passage"), None)
+        current = st.navigation(pages)
+        if linked and passage is not None and current.url_path != "passage":
+            st.switch_page(passage, query_params={"chunk": linked})
+        current.run()
 
 
 # Streamlit runs this file as __main__ and leaves it in sys.modules: a process that kura serve

@@ -1,8 +1,9 @@
-"""Filter and export audit entries for the auditor's page (pure functions, no Streamlit).
+"""Export and link audit entries for the auditor's pages (pure functions, no Streamlit); the
+filtering is the service's (app/service/audit_analytics.py, over the analytics index).
 
 Usage:
-    shown = filter_entries(entries, users={"alice"}, actions={"ask"}, text="leave")
-    csv_bytes = to_csv(shown)  # JSON Lines come from the service's audited export
+    csv_bytes = to_csv(entries)  # JSON Lines come from the service's audited export
+    link = entry_link(42)      # "workbench?seq=42": that entry and its chain proof
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -27,38 +28,6 @@ CSV_COLUMNS = (
     "hash",
     "prev",
 )
-
-
-def entry_date(entry: dict[str, Any]) -> date | None:
-    try:
-        return date.fromisoformat(str(entry.get("time", ""))[:10])
-    except ValueError:
-        return None
-
-
-def filter_entries(
-    entries: Iterable[dict[str, Any]],
-    users: Collection[str] = (),
-    actions: Collection[str] = (),
-    start: date | None = None,
-    end: date | None = None,
-    text: str = "",
-) -> list[dict[str, Any]]:
-    """Entries matching every given filter (an empty filter matches all); newest first."""
-    needle = text.strip().lower()
-    out = []
-    for entry in entries:
-        if users and entry.get("user") not in users:
-            continue
-        if actions and entry.get("action") not in actions:
-            continue
-        day = entry_date(entry)
-        if (start and (day is None or day < start)) or (end and (day is None or day > end)):
-            continue
-        if needle and needle not in f"{entry.get('query', '')}\n{entry.get('answer', '')}".lower():
-            continue
-        out.append(entry)
-    return sorted(out, key=lambda e: e.get("seq", 0), reverse=True)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -89,3 +58,19 @@ def to_csv(entries: Iterable[dict[str, Any]]) -> bytes:
     for entry in rows:
         writer.writerow([_cell(entry.get(k)) for k in (*CSV_COLUMNS, *extra)])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def entry_link(seq: int) -> str:
+    """A link to one entry on the workbench page, which shows it with its chain proof (relative,
+    so it works under any base path; the workbench is never a user's default page, whose URL
+    would be the root)."""
+    return f"workbench?seq={int(seq)}"
+
+
+def recent_months(today: date, count: int) -> list[str]:
+    """'YYYY-MM' for this month and the `count - 1` before it, newest first."""
+    year, month, out = today.year, today.month, []
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from app.doors.ui import safe_text
+from app.doors import safe_text
 from models.citations import sentence_support
 
 _CLOSERS = "*_~ \t\n"  # Markdown that closes a sentence's emphasis: the mark goes inside it

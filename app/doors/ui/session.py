@@ -18,8 +18,8 @@ import streamlit as st
 
 from app.doors.http.runtime import current_service
 from app.doors.http.signin import COOKIE, HANDOFFS, pixel, redirect_browser
-from app.doors.ui.i18n import t
-from app.doors.ui.safe_text import text
+from app.doors.safe_text import text
+from app.doors.ui.i18n import LANGUAGES, t
 from app.identity.accounts import (
     AccountConflict,
     AccountDisabled,
@@ -59,9 +59,64 @@ def accounts() -> Accounts:
 
 
 def lang() -> str:
+    """This tab's language: the person's choice, else the browser's (Accept-Language), else the site's."""
     if LANG not in st.session_state:
-        st.session_state[LANG] = settings().ui_language
+        st.session_state[LANG] = browser_language() or settings().ui_language
     return str(st.session_state[LANG])
+
+
+# --- the person's language (issue 26): the browser's until they choose; their choice kept with their account
+_LANG_CHOSEN = "kura_lang_chosen"  # chosen in this tab (before signing in, it is saved at sign-in)
+_LANG_OWNER = "kura_lang_owner"  # whose saved choice this tab has applied
+
+
+def preferred_language(header: str) -> str | None:
+    """The first language kura speaks in an Accept-Language header, by the browser's weights:
+    'ja-JP,ja;q=0.9,en;q=0.8' -> 'ja'; None when it names none of them."""
+    choices = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and weight > 0:
+            choices.append((-weight, position, primary))
+    return min(choices)[2] if choices else None
+
+
+def browser_language() -> str | None:
+    try:
+        return preferred_language(st.context.headers.get("Accept-Language") or "")
+    except Exception:  # no browser request behind this run (AppTest, bare script)
+        return None
+
+
+def language_chosen() -> None:
+    """The language picker's callback: remember the choice for this tab, and with the account
+    of whoever is signed in."""
+    st.session_state[_LANG_CHOSEN] = True
+    token = st.session_state.get(_TOKEN)
+    if token:
+        try:
+            service().set_own_language(accounts().user_for_session(token), lang())
+        except SessionExpired:
+            pass
+
+
+def remember_language(user: User) -> None:
+    """Once per sign-in: a choice made on the sign-in page is saved with the account; otherwise
+    the account's saved choice, if any, becomes this tab's language. Call before the picker."""
+    if st.session_state.get(_LANG_OWNER) == user.name:
+        return
+    st.session_state[_LANG_OWNER] = user.name
+    if st.session_state.get(_LANG_CHOSEN):
+        service().set_own_language(user, lang())
+    elif saved := service().own_language(user):
+        st.session_state[LANG] = saved
 
 
 def tr(key: str, **fields: object) -> str:

@@ -53,6 +53,10 @@ class ServerClient:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._check(self.http.post(path, json=body)).json()
 
+    def post_body(self, path: str, content: bytes) -> Any:
+        """A POST whose body is a file as it is (an import), not a JSON object built here."""
+        return self._check(self.http.post(path, content=content, headers={"Content-Type": "application/json"})).json()
+
     def put(self, path: str, body: dict[str, Any]) -> Any:
         return self._check(self.http.put(path, json=body)).json()
 
@@ -63,9 +67,11 @@ class ServerClient:
         """A GET whose body is a file (an export): the whole response, checked."""
         return self._check(self.http.get(path, params=params))
 
-    def ask_events(self, question: str, as_admin: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(event, data) pairs of a streamed answer: token..., citations, done."""
-        body = {"question": question, "stream": True, "as_admin": as_admin}
+    def ask_events(
+        self, question: str, as_admin: bool = True, conversation_id: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event, data) pairs of a streamed answer: evidence, answer, citations, done."""
+        body = {"question": question, "stream": True, "as_admin": as_admin, "conversation_id": conversation_id}
         with self.http.stream("POST", "/api/v1/ask", json=body) as response:
             if response.status_code >= 400:
                 response.read()

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.doors.cli.answer_print import print_citations, print_conversation, print_evidence, print_generated
 from app.doors.cli.remote.client import ServerClient, ServerError, running_server
 from app.platform.settings import KuraSettings
 
@@ -68,19 +69,21 @@ def search(client: ServerClient, query: str, limit: int) -> None:
 
 
 @friendly
-def ask(client: ServerClient, question: str) -> None:
-    citations: list[dict] = []
-    for event, data in client.ask_events(question):
-        if event == "token":
-            console.print(data["text"], end="", soft_wrap=True, highlight=False, markup=False)
+def ask(client: ServerClient, question: str, conversation_id: str | None = None) -> None:
+    """The server's answer, printed as `kura ask` prints its own (app/doors/cli/answer_print.py)."""
+    for event, data in client.ask_events(question, conversation_id=conversation_id):
+        if event == "evidence":
+            print_evidence(data["statement"], [(q["text"], q["citation"]) for q in data["quotes"]])
+        elif event == "answer":
+            print_generated(data["generated"], data["withheld"])
         elif event == "citations":
-            citations = data["citations"]
-    console.print()
-    if citations:
-        console.print("\n[bold]Citations[/bold]")
-        for c in citations:
-            where = c["path"] + (f" p.{c['page']}" if c["page"] is not None else "")
-            console.print(f"[{c['number']}] {where}", markup=False, soft_wrap=True, highlight=False)
+            where = [(c["number"], c["path"] + (f" p.{c['page']}" if c["page"] is not None else "")) for c in
+                     data["citations"]]
+            related = [(c["number"], c["path"] + (f" p.{c['page']}" if c["page"] is not None else "")) for c in
+                       data.get("related", [])]
+            print_citations(where, related)
+        elif event == "done" and data.get("conversation_id"):
+            print_conversation(data["conversation_id"])
 
 
 @friendly
@@ -95,8 +98,9 @@ def docs(client: ServerClient) -> None:
 
 
 @friendly
-def backup(client: ServerClient, dest: Path) -> None:
-    s = client.post("/api/v1/backup", {"dest": str(dest.resolve())})
+def backup(client: ServerClient, dest: Path, audit_key: bool = True) -> None:
+    s = client.post("/api/v1/backup", {"dest": str(dest.resolve()), "audit_key": audit_key})
     console.print(
         f"backup in {dest}: {s['files']} files, {s['chunks']} chunks, {s['bytes'] / 1e6:.1f} MB (by the server)"
+        + ("" if s["audit_key"] else "; audit.key left out: keep it elsewhere")
     )

@@ -15,13 +15,18 @@ Usage:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from app.audit.alerts import Rule
+from app.audit.analytics import Overview, ShownRow, WhoSaw
+from app.audit.report import FIGURES
 from app.doors.cli.remote.client import ServerClient
 from app.identity.accounts import AccountInfo
 from app.identity.users import User
+from app.service.audit_analytics import EntryProof, Report
 
 
 def _part(text: str) -> str:
@@ -92,6 +97,9 @@ class RemotePeople:
     def unlock_user(self, user: User, name: str) -> None:
         self.client.post(f"/api/v1/users/{_part(name)}/unlock", {})
 
+    def delete_user(self, user: User, name: str) -> int:
+        return int(self.client.delete(f"/api/v1/users/{_part(name)}")["conversations_deleted"])
+
     def reset_password(self, user: User, name: str, password: str, must_change: bool = True) -> None:
         self.client.put(f"/api/v1/users/{_part(name)}/password", {"password": password, "must_change": must_change})
 
@@ -146,3 +154,48 @@ class RemoteAuditing:
 
     def close(self) -> None:
         self.client.close()
+
+
+class RemoteAuditAnalytics(RemoteAuditing):
+    """The auditor's workbench through `/api/v1/audit/...` (app/doors/http/api/audit_analytics.py),
+    with the service's result types."""
+
+    def audit_overview(self, user: User, since: str | None = None, until: str | None = None) -> Overview:
+        data = self.client.get("/api/v1/audit/overview", **self._filters(since=since, until=until))
+        return Overview(**{f.name: data[f.name] for f in fields(Overview)})
+
+    def who_saw(
+        self,
+        user: User,
+        document: str | None = None,
+        folder: str | None = None,
+        group: str | None = None,
+        person: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 500,
+    ) -> WhoSaw:
+        params = self._filters(document=document, folder=folder, group=group, person=person, since=since,
+                               until=until, limit=limit)
+        data = self.client.get("/api/v1/audit/who-saw", **params)
+        return WhoSaw(**{**data, "rows": [ShownRow(**r) for r in data["rows"]]})
+
+    def audit_alerts(self, user: User, limit: int = 200) -> tuple[list[Rule], list[dict]]:
+        data = self.client.get("/api/v1/audit/alerts", limit=limit)
+        return [Rule(**r) for r in data["rules"]], data["alerts"]
+
+    def set_alert_rule(
+        self, user: User, name: str, threshold: int, window_s: int, enabled: bool = True,
+        params: dict[str, Any] | None = None,
+    ) -> Rule:
+        body = {"threshold": threshold, "window_s": window_s, "enabled": enabled, "params": params}
+        return Rule(**self.client.put(f"/api/v1/audit/alerts/rules/{_part(name)}", body))
+
+    def audit_report(self, user: User, group: str, month: str, fmt: str = "csv", lang: str = "en") -> Report:
+        response = self.client.download("/api/v1/audit/report", group=group, month=month, format=fmt, lang=lang)
+        figures = {k: int(response.headers[f"X-Kura-{k.title()}"]) for k in FIGURES}
+        name = f"kura-audit-{group}-{month}.{fmt}"
+        return Report(name, response.headers["content-type"].split(";")[0], response.content, figures)
+
+    def audit_entry(self, user: User, seq: int) -> EntryProof:
+        return EntryProof(**self.client.get(f"/api/v1/audit/entries/{int(seq)}"))

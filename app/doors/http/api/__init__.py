@@ -19,7 +19,20 @@ from fastapi.responses import HTMLResponse
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from app.doors.http.api import ask, audit, documents, errors, health, ingest, keys, openai, search, users
+from app.doors.http.api import (
+    ask,
+    audit,
+    audit_analytics,
+    conversations,
+    documents,
+    errors,
+    health,
+    ingest,
+    keys,
+    openai,
+    search,
+    users,
+)
 from app.doors.http.api.auth import BadKeyThrottle, RefuseKeyInQuery
 from app.platform.settings import KuraSettings
 
@@ -56,7 +69,7 @@ def rest_app(settings: KuraSettings, get_service: Callable[[], Any], throttle: B
         openapi_url="/openapi.json",
         servers=[{"url": "/api"}],
     )
-    for module in (search, ask, documents, ingest, users, audit, health, keys):
+    for module in (search, ask, documents, ingest, users, audit, audit_analytics, health, keys, conversations):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/docs", include_in_schema=False)

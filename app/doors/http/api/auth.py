@@ -109,7 +109,7 @@ def caller_with(scope: str) -> Callable[..., Any]:
             )
         if key.startswith(server_token.PREFIX):
             if server_token.is_operator_token(key):
-                CALL_FIELDS.set({"via": "api", "api_key": "local-operator-token"})
+                CALL_FIELDS.set({"via": "api", "api_key": "local-operator-token", "client": client})
                 return Caller(local_operator(), "local-operator-token", scope, operator=True)
             throttle.failed(client)
             raise ApiError(401, "invalid_api_key", "this server token is stale: the server restarted; run again")
@@ -124,7 +124,7 @@ def caller_with(scope: str) -> Callable[..., Any]:
                 f"{exc}; create a new key with `kura keys create` or ask an admin",
                 {"WWW-Authenticate": "Bearer"},
             ) from None
-        CALL_FIELDS.set({"via": "api", "api_key": record.id})
+        CALL_FIELDS.set({"via": "api", "api_key": record.id, "client": client})  # client: issue 27's new-address alert
         return Caller(user, record.id, record.scope)
 
     return dependency

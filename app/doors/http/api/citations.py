@@ -8,6 +8,7 @@ from pathlib import PurePath
 
 from pydantic import BaseModel
 
+from app.service.answer import Answer
 from retrieval.context import ContextPassage
 from retrieval.passage import Passage
 
@@ -48,14 +49,8 @@ def from_context(context: ContextPassage) -> Citation:
     return from_passage(context.passage, context.number, context.chunk_ids)
 
 
-UNSUPPORTED_WARNING = (
-    "Not supported by your documents: the answer cites none of the passages it was given in a way "
-    "they support. Check the citations before relying on it."
-)
-
-
-def support_of(answer: object) -> dict[str, object]:
-    """The citation check as the API reports it (the same verdict the UI and `kura ask` show):
-    `supported` is False when passages were found but no sentence cites one that supports it."""
-    unsupported = bool(getattr(answer, "unsupported", False))
-    return {"supported": not unsupported, "warning": UNSUPPORTED_WARNING if unsupported else None}
+def support_of(answer: Answer) -> dict[str, object]:
+    """The verdict as every door reports it: `supported` is True only when the documents answer
+    the question and everything shown is quoted from them or backed by them; otherwise `warning`
+    is what the reader is told (the documents may not answer it, or do not)."""
+    return {"supported": answer.supported, "warning": None if answer.supported else answer.statement}

@@ -18,7 +18,9 @@ from app.identity.accounts import ManagedByDirectory, PasswordPolicyError, Unkno
 from app.identity.directory import DirectoryUnavailable
 from app.identity.keys import ApiKeyNotFound, InvalidApiKey
 from app.identity.users import AccessDenied
+from app.service.audit_analytics import EntryNotFound
 from app.service.backup import BackupError
+from app.service.conversation_store import ConversationNotFound
 from app.service.jobs import DocumentNotFound, JobNotFound
 from app.service.rules import TooLarge
 from app.service.uploads import BadUpload
@@ -46,7 +48,9 @@ _MAPPED: list[tuple[type[BaseException], int, str]] = [
     (DocumentNotFound, 404, "not_found"),
     (JobNotFound, 404, "not_found"),
     (ApiKeyNotFound, 404, "not_found"),
+    (ConversationNotFound, 404, "not_found"),  # someone else's id reads exactly like a missing one
     (UnknownUser, 404, "not_found"),
+    (EntryNotFound, 404, "not_found"),  # the auditor's workbench: no audit entry with that seq
     (UserExists, 409, "conflict"),
     (ManagedByDirectory, 409, "conflict"),  # a directory account's groups/roles/password are the directory's
     (DirectoryUnavailable, 503, "directory_unavailable"),

@@ -24,10 +24,17 @@ def health_details(request: Request, caller: AdminCaller) -> dict:
 
 class BackupRequest(BaseModel):
     dest: str = Field(min_length=1, description="a new, empty folder on the server")
+    audit_key: bool = Field(default=True, description="false: leave audit.key out (restore then asks for it)")
 
 
 @router.post("/backup")
 def backup(body: BackupRequest, request: Request, caller: AdminCaller) -> dict:
     """A consistent live backup written by the server (it owns the store); audited."""
-    summary = request.app.state.get_service().backup(caller.user, Path(body.dest))
-    return {"dest": body.dest, "files": summary.files, "chunks": summary.chunks, "bytes": summary.bytes}
+    summary = request.app.state.get_service().backup(caller.user, Path(body.dest), audit_key=body.audit_key)
+    return {
+        "dest": body.dest,
+        "files": summary.files,
+        "chunks": summary.chunks,
+        "bytes": summary.bytes,
+        "audit_key": summary.audit_key,
+    }

@@ -135,6 +135,13 @@ def set_disabled(name: str, body: DisabledIn, request: Request, caller: AdminCal
     return {"name": name, "disabled": body.disabled}
 
 
+@router.delete("/users/{name}")
+def delete_user(name: str, request: Request, caller: AdminCaller) -> dict:
+    """Delete an account with its sessions and, at once, its saved conversations."""
+    conversations = request.app.state.get_service().delete_user(caller.user, name)
+    return {"name": name, "deleted": True, "conversations_deleted": conversations}
+
+
 @router.post("/users/{name}/unlock")
 def unlock(name: str, request: Request, caller: AdminCaller) -> dict:
     """Forget the failed sign-ins that locked the account out."""

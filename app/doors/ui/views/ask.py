@@ -1,7 +1,10 @@
 """Employees: ask a question (streamed answer with numbered citations) or search passages.
 
+A question and its answer are kept as the person's conversation: the sidebar lists them, a
+reload reopens the open one, and a follow-up continues it (app/doors/ui/conversation_panel.py).
+
 Everything from a document, a file name, the asker or the model is shown as text
-(app/doors/ui/safe_text.py); answers keep a small safe Markdown subset. The citation check is shown:
+(app/doors/safe_text.py); answers keep a small safe Markdown subset. The citation check is shown:
 sentences no cited passage supports are marked, an answer that cites nothing that supports it
 carries a warning, Sources are the cited passages and "also retrieved" the rest.
 """
@@ -13,18 +16,20 @@ from typing import Any
 
 import streamlit as st
 
-from app.doors.ui import safe_text, session
+from app.doors import safe_text
+from app.doors.ui import conversation_panel, session
 from app.doors.ui.citation_marks import marked_answer
 from app.doors.ui.highlight import highlight_html
 from app.doors.ui.session import tr
 from app.identity.users import EMPLOYEE
 from app.service import Answer
+from app.service.answer import ANSWERED, UNCERTAIN, WORDS
+from app.service.conversation_store import ReopenedTurn
 from models.queue import QueueFull
 from retrieval.context import ContextPassage
 from retrieval.passage import Passage
 
 FILE_TYPES = ["pdf", "docx", "doc", "html", "htm", "md", "txt", "pptx", "xlsx", "csv"]
-CHAT = "kura_chat"  # list of turns: {"question", "answer": Answer | None, "text", "query"}
 SEARCH = "kura_search"  # the last search: {"query", "conditions", "passages"}
 
 user = session.require(EMPLOYEE)
@@ -94,30 +99,64 @@ def show_passages(passages: list[ContextPassage], query: str, turn: int) -> None
             show_passage(c.passage, query, f"{turn}_{c.number}")
 
 
+def show_evidence(answer: Answer | ReopenedTurn) -> None:
+    """What the documents say, first: the statement, then the quoted sentences with their [n]."""
+    statement = safe_text.text(answer.statement)
+    if answer.verdict == ANSWERED:
+        st.markdown(f"**{statement}**")
+    elif answer.verdict == UNCERTAIN:
+        st.warning(statement)
+    else:
+        st.info(statement)
+    for quote, number in answer.quote_lines():
+        st.markdown(f"> {safe_text.text(quote)} \\[{number}\\]")
+
+
+def show_generated(answer: Answer) -> None:
+    """The generated answer if it passed the support check; else, folded, the withheld text with
+    its unsupported sentences marked, under the reason."""
+    if answer.generated:
+        st.markdown(f"**{safe_text.text(WORDS[answer.language]['generated'])}**")
+        st.markdown(safe_text.answer(answer.generated))
+    elif answer.withheld_reason:
+        with st.expander(safe_text.text(answer.withheld_reason)):
+            passages = {c.number: c.passage.text for c in answer.context}
+            st.markdown(marked_answer(answer.text, passages, tr("ask.uncited_mark")))
+
+
 def show_answer(answer: Answer) -> None:
-    """The finished answer, uncited sentences marked, and the warning when nothing supports it."""
-    passages = {c.number: c.passage.text for c in answer.context}
+    """The evidence, then the checked generated answer (or why it was withheld)."""
+    show_evidence(answer)
     if answer.found_nothing:
-        st.markdown(safe_text.answer(answer.text))
-        st.info(tr("ask.nothing"))
-        return
-    st.markdown(marked_answer(answer.text, passages, tr("ask.uncited_mark")))
-    if answer.unsupported:
-        st.warning(tr("ask.unsupported"))
+        st.caption(tr("ask.nothing"))
+    show_generated(answer)
 
 
-def show_citations(answer: Answer, query: str, turn: int) -> None:
+def show_citations(answer: Answer | ReopenedTurn, query: str, turn: int) -> None:
     if answer.found_nothing:
         return
-    st.markdown(f"**{tr('ask.sources')}**")
     sources = answer.sources()
-    if not sources:
-        st.caption(tr("ask.no_sources"))
-    show_passages(sources, query, turn)
+    if sources:
+        st.markdown(f"**{tr('ask.sources')}**")
+        show_passages(sources, query, turn)
     also = answer.also_retrieved()
     if also:
-        st.markdown(f"**{tr('ask.also_retrieved')}**")
+        st.markdown(f"**{tr('ask.also_retrieved') if sources else tr('ask.related')}**")
         show_passages(also, query, turn)
+
+
+def show_saved_turn(turn: ReopenedTurn, index: int) -> None:
+    """A saved turn as its owner may see it now (a turn whose source is gone says so instead)."""
+    show_evidence(turn)
+    if turn.generated:
+        st.markdown(f"**{safe_text.text(WORDS[turn.language]['generated'])}**")
+        st.markdown(safe_text.answer(turn.generated))
+    elif turn.withheld_reason:
+        st.caption(safe_text.text(turn.withheld_reason))
+    show_citations(turn, turn.question, index)
+    st.caption(tr("conv.asked_at", at=time.strftime("%Y-%m-%d %H:%M", time.localtime(turn.at))))
+    with st.expander(tr("ask.copy")):
+        st.code(turn.shown_text, language=None, wrap_lines=True)
 
 
 def show_feedback(answer: Answer, turn: int) -> None:
@@ -135,15 +174,17 @@ def show_answer_tools(answer: Answer, turn: int) -> None:
     if answer.first_token_s is not None and answer.total_s is not None:
         st.caption(tr("ask.timing", first=answer.first_token_s, total=answer.total_s))
     with st.expander(tr("ask.copy")):
-        st.code(answer.text, language=None, wrap_lines=True)
+        st.code(answer.shown_text, language=None, wrap_lines=True)
     if not answer.found_nothing:
         st.caption(tr("ask.helpful"))
         show_feedback(answer, turn)
 
 
 def stream_answer(answer: Answer) -> None:
-    """Show the asker's place in line, live, until the model is theirs; then the answer as it
-    streams (safe Markdown, redrawn a few times a second); then the checked answer."""
+    """The evidence at once; then the asker's place in line, live, until the model is theirs;
+    then the generated answer once it has been checked (never shown unchecked)."""
+    with st.container():
+        show_evidence(answer)
     box = st.empty()
     shown = -1
     while (place := answer.queue_position()) > 0:
@@ -151,23 +192,10 @@ def stream_answer(answer: Answer) -> None:
             box.info(tr("ask.queue", n=place))
             shown = place
         time.sleep(0.3)
-    drawn = 0.0
-    for _ in answer.tokens():
-        now = time.monotonic()
-        if now - drawn > 0.1:
-            box.markdown(safe_text.answer(answer.text))
-            drawn = now
-    with box.container():
-        show_answer(answer)
-
-
-def conversation(history: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The turns so far, for the service to turn a follow-up into a standalone question."""
-    messages: list[dict[str, str]] = []
-    for item in history:
-        messages.append({"role": "user", "content": item["question"]})
-        messages.append({"role": "assistant", "content": item["answer"].text})
-    return messages
+    with box.container(), st.spinner(tr("ask.writing")):
+        answer.finish()
+    box.empty()
+    show_generated(answer)
 
 
 # --- search mode --------------------------------------------------------------------------
@@ -196,36 +224,41 @@ if mode == "search":
                 show_passage(p, query, f"s{rank}")
     st.stop()
 
-# --- ask mode -----------------------------------------------------------------------------
-history: list[dict[str, Any]] = st.session_state.setdefault(CHAT, [])
-if history and st.button(tr("ask.new"), key="new_conversation"):
-    history.clear()
-    st.rerun()
-
-for turn, item in enumerate(history):
-    st.chat_message("user").markdown(safe_text.text(item["question"]))
+# --- ask mode: the open saved conversation (app/doors/ui/conversation_panel.py), then a question ---
+conversation = conversation_panel.opened(service, user)
+if conversation is not None:
+    st.button(tr("ask.new"), key="new_conversation", on_click=conversation_panel.open_conversation, args=(None,))
+    conversation_panel.manage(service, user, conversation)
+turns = conversation.turns if conversation is not None else []
+for turn, saved in enumerate(turns):
+    st.chat_message("user").markdown(safe_text.text(saved.question))
     with st.chat_message("assistant"):
-        answer = item["answer"]
-        show_answer(answer)
-        show_citations(answer, item["query"], turn)
-        show_answer_tools(answer, turn)
+        answer = conversation_panel.live(saved.id)
+        if answer is not None and saved.available:  # streamed in this tab: as it was shown, with feedback
+            show_answer(answer)
+            show_citations(answer, answer.standalone_question or answer.question, turn)
+            show_answer_tools(answer, turn)
+        else:
+            show_saved_turn(saved, turn)
 
 question = st.chat_input(tr("ask.placeholder"), key="ask_input")
 if question:
-    turn = len(history)
+    turn = len(turns)
     st.chat_message("user").markdown(safe_text.text(question))
     with st.chat_message("assistant"), session.shown_errors():
         pending: Answer | None = None
         try:
             with st.spinner(tr("ask.searching")):
                 pending = service.ask(
-                    user, question, conditions=conditions, history=conversation(history)
+                    user, question, conditions=conditions, keep=True, conversation_id=conversation_panel.current()
                 )
         except QueueFull as exc:  # said in the tab's language, with the place it would have had
             st.warning(tr("ask.queue_full", n=exc.position, limit=exc.limit))
         if pending is not None:
             query = pending.standalone_question or question
             stream_answer(pending)
-            history.append({"question": question, "answer": pending, "query": query})
+            conversation_panel.kept(pending)
             show_citations(pending, query, turn)
             show_answer_tools(pending, turn)
+
+conversation_panel.sidebar(service, user)

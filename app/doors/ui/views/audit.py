@@ -1,30 +1,54 @@
-"""Auditors: the query log with filters, chain verification, export to CSV / JSON Lines (each
-export written and audited by the service)."""
+"""Auditors: the audit log, a page at a time. Filters (people, actions, dates, words of the
+question), chain verification, and export to CSV / JSON Lines (each written and audited by the
+service). The page
+asks the service for the newest matching entries (from the analytics index, read back from the
+log by position), never the whole log; each distinct view is audited.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import streamlit as st
 
 from app.audit.log import read_export
-from app.doors.ui import safe_text, session
-from app.doors.ui.audit_view import entry_date, filter_entries, to_csv
+from app.doors import safe_text
+from app.doors.ui import session
+from app.doors.ui.audit_view import to_csv
 from app.doors.ui.session import tr
-from app.identity.users import AUDITOR
+from app.identity.users import AUDITOR, AccessDenied
 
-user = session.require(AUDITOR)
+user = session.signed_in(AUDITOR)
 service = session.service()
-ENTRIES = "kura_audit_entries"
+CHOICES, PAGE = "kura_audit_choices", "kura_audit_page"  # the filters' options; the last page shown
+ROWS = 500
+
+
+def load(key: tuple) -> object:
+    """The page of entries for these filters: asked for (and audited) once per distinct filter."""
+    held = st.session_state.get(PAGE)
+    if held is None or held[0] != key:
+        who, actions, since, until, text = key
+        st.session_state[PAGE] = (key, service.browse_audit(user, who, actions, since, until, text, ROWS))
+    return st.session_state[PAGE][1]
+
+
+try:  # the service checks the role: anyone but an auditor is refused, and the refusal audited
+    reload = st.session_state.pop("audit_reload_clicked", False)
+    if CHOICES not in st.session_state or reload:
+        st.session_state.pop(PAGE, None)
+        first = load(((), (), None, None, ""))
+        st.session_state[CHOICES] = (first.people, first.actions, first.first_day, first.last_day)
+except AccessDenied:
+    session.refuse(AUDITOR)
+people, known_actions, first_day, last_day = st.session_state[CHOICES]
 
 st.title(tr("audit.title"))
-# Reading the log is itself audited; load once per visit (or on Reload), not on every click.
-if ENTRIES not in st.session_state or st.button(tr("audit.reload"), key="audit_reload"):
-    with session.shown_errors(), st.spinner():
-        st.session_state[ENTRIES] = service.audit_entries(user)
-entries: list[dict] = st.session_state.get(ENTRIES, [])
+if st.button(tr("audit.reload"), key="audit_reload"):
+    st.session_state["audit_reload_clicked"] = True
+    st.rerun()
 
 if st.button(tr("audit.verify"), key="audit_verify"):
     with session.shown_errors(), st.spinner():
@@ -36,86 +60,72 @@ if st.button(tr("audit.verify"), key="audit_verify"):
                 hide_index=True,
             )
         else:
-            st.success(tr("audit.intact", n=len(entries) + 1))
+            st.success(tr("audit.intact.chain"))
 
-days = [d for d in (entry_date(e) for e in entries) if d]
+low = date.fromisoformat(first_day) if first_day else None
+high = date.fromisoformat(last_day) if last_day else None
 c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 1, 3])
-users = c1.multiselect(
-    tr("audit.user"),
-    sorted({str(e.get("user")) for e in entries}),
-    key="audit_users",
-    placeholder=tr("ui.choose"),
-)
-actions = c2.multiselect(
-    tr("audit.action"),
-    sorted({str(e.get("action")) for e in entries}),
-    key="audit_actions",
-    placeholder=tr("ui.choose"),
-)
-start = c3.date_input(tr("audit.from"), value=min(days) if days else None, key="audit_from")
-end = c4.date_input(tr("audit.to"), value=max(days) if days else None, key="audit_to")
+users = c1.multiselect(tr("audit.user"), people, key="audit_users", placeholder=tr("ui.choose"))
+actions = c2.multiselect(tr("audit.action"), known_actions, key="audit_actions", placeholder=tr("ui.choose"))
+start = c3.date_input(tr("audit.from"), value=low, key="audit_from")
+end = c4.date_input(tr("audit.to"), value=high, key="audit_to")
 text = c5.text_input(tr("audit.text"), key="audit_text")
+# Dates left at the log's first and last day mean "no limit" (the archive too, for an export).
+since = start.isoformat() if start and start != low else None
+until = end.isoformat() if end and end != high else None
 
-shown = filter_entries(entries, set(users), set(actions), start, end, text)
-st.caption(tr("audit.count", n=len(shown), total=len(entries)))
-
-# An export is the service's: it writes the file and audits who exported what (format, filters,
-# entry count), so nothing leaves this page unaudited. It takes the filters the service knows
-# (one user, one action, the dates); the bytes live in this run only, never in session state.
-EXPORT_FORMATS = {"csv": tr("audit.export.csv"), "jsonl": tr("audit.export.jsonl")}
-e1, e2 = st.columns([2, 4])
-fmt = e1.radio(
-    tr("audit.export.format"), list(EXPORT_FORMATS), format_func=EXPORT_FORMATS.__getitem__, key="audit_fmt"
-)
-expressible = len(users) <= 1 and len(actions) <= 1
-if not expressible:
-    e2.info(tr("audit.export.one_each"))
-elif text.strip():
-    e2.caption(tr("audit.export.no_text"))
-if e1.button(tr("audit.export.prepare"), key="audit_prepare", disabled=not expressible):
-    with session.shown_errors(), st.spinner(), TemporaryDirectory(prefix="kura-audit-") as private:
-        dest = Path(private) / f"kura-audit.{fmt}"
-        count = service.export_audit(
-            user,
-            dest,
-            fmt,
-            who=next(iter(users), None),
-            action=next(iter(actions), None),
-            # Dates left at the loaded log's first and last day mean "no limit": the archive too.
-            since=start.isoformat() if start and start != min(days, default=None) else None,
-            until=(end + timedelta(days=1)).isoformat() if end and end != max(days, default=None) else None,
-        )
-        # CSV for spreadsheets: the page's columns, with formula-like cells escaped.
-        data = to_csv(read_export(dest)) if fmt == "csv" else dest.read_bytes()
-        e2.success(tr("audit.export.ready", n=count))
-        e2.download_button(
-            tr(f"audit.{fmt}"),
-            data,
-            f"kura-audit.{fmt}",
-            "text/csv" if fmt == "csv" else "application/x-ndjson",
-            key="audit_download",
-            on_click="ignore",
-        )
-
-st.dataframe(
-    [
-        {
-            tr("audit.col.seq"): e.get("seq"),
-            tr("audit.col.time"): e.get("time"),
-            tr("audit.col.user"): e.get("user"),
-            tr("audit.col.action"): e.get("action"),
-            tr("audit.col.question"): e.get("query", ""),
-            tr("audit.col.documents"): len(e.get("documents") or []),
-        }
-        for e in shown
-    ],
-    hide_index=True,
-    width="stretch",
-)
-
-detailed = [e for e in shown[:50] if e.get("action") in ("ask", "query", "answer", "search")]
+detailed: list[dict] = []
 names: dict[str, list] = {}
 with session.shown_errors():
+    view = load((tuple(users), tuple(actions), since, until, text.strip()))
+    st.caption(tr("audit.count", n=min(view.total, ROWS), total=view.total))
+
+    # An export is the service's: it writes the file and audits who exported what (format, filters,
+    # entry count), so nothing leaves this page unaudited. It takes the filters the service knows
+    # (one user, one action, the dates); the bytes live in this run only, never in session state.
+    EXPORT_FORMATS = {"csv": tr("audit.export.csv"), "jsonl": tr("audit.export.jsonl")}
+    e1, e2 = st.columns([2, 4])
+    fmt = e1.radio(
+        tr("audit.export.format"), list(EXPORT_FORMATS), format_func=EXPORT_FORMATS.__getitem__, key="audit_fmt"
+    )
+    expressible = len(users) <= 1 and len(actions) <= 1
+    if not expressible:
+        e2.info(tr("audit.export.one_each"))
+    elif text.strip():
+        e2.caption(tr("audit.export.no_text"))
+    if e1.button(tr("audit.export.prepare"), key="audit_prepare", disabled=not expressible):
+        with st.spinner(), TemporaryDirectory(prefix="kura-audit-") as private:
+            dest = Path(private) / f"kura-audit.{fmt}"
+            count = service.export_audit(
+                user, dest, fmt, who=next(iter(users), None), action=next(iter(actions), None), since=since,
+                until=(end + timedelta(days=1)).isoformat() if until and end else None,
+            )
+            # CSV for spreadsheets: the page's columns, with formula-like cells escaped.
+            data = to_csv(read_export(dest)) if fmt == "csv" else dest.read_bytes()
+            e2.success(tr("audit.export.ready", n=count))
+            e2.download_button(
+                tr(f"audit.{fmt}"), data, f"kura-audit.{fmt}", "text/csv" if fmt == "csv" else "application/x-ndjson",
+                key="audit_download", on_click="ignore",
+            )
+
+    shown = view.entries
+    st.dataframe(
+        [
+            {
+                tr("audit.col.seq"): e.get("seq"),
+                tr("audit.col.time"): e.get("time"),
+                tr("audit.col.user"): e.get("user"),
+                tr("audit.col.action"): e.get("action"),
+                tr("audit.col.question"): e.get("query", ""),
+                tr("audit.col.documents"): len(e.get("documents") or []),
+            }
+            for e in shown
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+    detailed = [e for e in shown[:50] if e.get("action") in ("ask", "query", "answer", "search")]
     names = service.audited_documents(user, [d for e in detailed for d in e.get("documents") or []])
 
 

@@ -1,4 +1,5 @@
-"""Admins: model status (which LLM and embedder, CPU or GPU and why), system health, and a
+"""Admins: model status (which LLM and embedder, CPU or GPU and why), system health, the backup
+schedule with the age of the newest good backup (red when older than twice the schedule), and a
 backup taken by this process (it owns the embedded store, so `kura backup` cannot run beside it)."""
 
 from __future__ import annotations
@@ -53,7 +54,38 @@ if st.button(tr("system.load_models"), key="load_models") or st.session_state.ge
         status = service.model_status(user)
         st.json(status)
 
+def span(seconds: float) -> str:
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= length:
+            return f"{seconds / length:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def backup_schedule() -> None:
+    """The schedule and the newest good backup: red when it is older than twice the schedule."""
+    status = service.backup_status(user)
+    if status.last_good is None or status.age_s is None:
+        last = tr("system.backup_none")
+    else:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(status.last_good))
+        last = tr("system.backup_last", when=when, age=span(status.age_s))
+    if status.every_s is None:
+        st.info(f"{tr('system.backup_unscheduled')} {last}")
+    elif status.overdue:
+        st.error(f"{last} {tr('system.backup_overdue')}")
+    else:
+        st.success(last)
+    if status.every_s is not None:
+        st.caption(
+            tr("system.backup_schedule", every=span(status.every_s), folder=str(status.folder), keep=status.keep)
+        )
+    if status.last_error:
+        st.error(tr("system.backup_failed", reason=status.last_error))
+
+
 st.subheader(tr("system.backup"))
+with session.shown_errors():
+    backup_schedule()
 st.caption(tr("system.backup_help"))
 
 
@@ -72,6 +104,7 @@ def _new_dest() -> str:
 if "backup_dest" not in st.session_state or st.session_state.pop("backup_next", False):
     st.session_state["backup_dest"] = _new_dest()
 typed = st.text_input(tr("system.backup_dest"), key="backup_dest").strip()
+without_key = st.checkbox(tr("system.backup_without_key"), key="backup_without_key")
 if st.button(tr("system.backup_now"), key="backup_now"):
     dest = Path(typed).expanduser()
     st.session_state.pop("backup_result", None)
@@ -81,7 +114,7 @@ if st.button(tr("system.backup_now"), key="backup_now"):
         st.error(tr("system.backup_not_empty", path=dest))
     else:
         with session.shown_errors(), st.spinner(tr("system.backup_running")):
-            summary = service.backup(user, dest)
+            summary = service.backup(user, dest, audit_key=not without_key)
             st.session_state["backup_result"] = tr(
                 "system.backup_done",
                 path=dest,

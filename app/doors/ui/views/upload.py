@@ -13,9 +13,9 @@ from typing import Any
 
 import streamlit as st
 
+from app.doors.safe_text import text
 from app.doors.ui import session
 from app.doors.ui.ingest_report import show_report
-from app.doors.ui.safe_text import text
 from app.doors.ui.session import tr
 from app.identity.users import ADMIN, EVERYONE, check_group_name
 from app.service.uploads import (

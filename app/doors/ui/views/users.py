@@ -105,3 +105,10 @@ if infos:
                 with session.shown_errors():
                     service.reset_password(admin, chosen, new_password, must_change=True)
                     st.success(tr("users.saved"))
+    with st.expander(tr("users.delete")):  # the account and, at once, its saved conversations (issue 26)
+        sure = st.checkbox(tr("users.delete.confirm", name=chosen), key=f"delete_sure_{chosen}")
+        if st.button(tr("users.delete"), key="delete_user", disabled=not sure):
+            with session.shown_errors():
+                count = service.delete_user(admin, chosen)
+                st.toast(tr("users.deleted", name=chosen, n=count))
+                st.rerun()
