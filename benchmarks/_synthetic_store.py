@@ -33,6 +33,7 @@ import numpy as np
 DOC_CHUNKS = 20  # chunks per synthetic document; a document's ACL is on all of them
 CENTRES = 256
 RESIDUAL_AXES = {"text": 12, "hard": None}  # None: every axis
+WRITE_BATCH = 5000  # chunks a write_chunks upsert holds (first_vector draws the same batch)
 MODEL = f"mixture-{CENTRES}-v3"  # part of a kept store's key: another model means another store
 _FIT_FILE = f"text-like-vectors-{MODEL}.npz"
 
@@ -130,11 +131,10 @@ def write_chunks(
     rng = np.random.default_rng(seed + start)
     vocab = np.random.default_rng(seed).integers(1, 2**32 - 1, size=200_000, dtype=np.uint64)
     vocab[20 : 20 + len(query_terms)] = query_terms
-    batch = 5000
-    for offset in range(start, start + count, batch):
+    for offset in range(start, start + count, WRITE_BATCH):
         if progress is not None:
             progress(offset - start)
-        n = min(batch, start + count - offset)
+        n = min(WRITE_BATCH, start + count - offset)
         dense = vectors.sample(rng, n).tolist()
         # 60 Zipf draws per chunk, sorted per row; a repeated term counts once (as BM25 would
         # see it in a short text). Built for the whole batch at once: a per-chunk numpy call
@@ -167,9 +167,11 @@ def write_chunks(
     return time.monotonic() - started
 
 
-def first_vector(vectors: TextLikeVectors, start: int, seed: int = 7) -> list[float]:
-    """The dense vector `write_chunks(..., start=start)` gave its first chunk (same generator)."""
-    return vectors.sample(np.random.default_rng(seed + start), 1)[0].tolist()
+def first_vector(vectors: TextLikeVectors, start: int, count: int = DOC_CHUNKS, seed: int = 7) -> list[float]:
+    """The dense vector `write_chunks(..., count, start=start)` gave its first chunk: the same
+    generator drawing the same first batch (a batch of one draws the mixture's centres from
+    another point of the stream, so `count` matters)."""
+    return vectors.sample(np.random.default_rng(seed + start), min(WRITE_BATCH, count))[0].tolist()
 
 
 def chunk_id(number: int) -> str:
