@@ -207,6 +207,8 @@ def test_the_browser_language_first_then_the_persons_own_choice(world: World, br
     page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
     page.get_by_role("option", name="English").click()
     page.get_by_role("heading", name="Ask your documents").wait_for()
+    with sqlite3.connect(world.data / "users.sqlite3") as db:  # kept with her account, not the browser
+        assert db.execute("SELECT language FROM users WHERE name = 'otto'").fetchone() == ("en",)
 
     english_browser = new_page(browser, world.url, locale="en-US")
     sign_in(english_browser, world.url, "otto")
