@@ -4,7 +4,9 @@ Used when `KURA_QDRANT_URL` is set (docker-compose.yml runs one). It keeps the s
 as `EdgeStore` (tests/test_store_contract.py runs one suite over both): named vectors "dense"
 (cosine) and "sparse" (IDF modifier), the same payload indexes, the ACL filter inside every
 query stage, `staged` chunks invisible, and the same hybrid query (dense + sparse prefetch,
-RRF k=60) so a site moving from embedded to server gets the same answers.
+RRF k=60) so a site moving from embedded to server gets the same answers. A new collection
+gets the same index plan as the embedded store (HNSW, int8 copies in RAM, originals on disk,
+rescoring); the server builds its index in the background by itself.
 
 Usage:
     store = ServerStore("http://qdrant:6333", None, "kura_chunks", dense_size=384)
@@ -18,6 +20,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
+from retrieval.index_build import IndexPlan
 from retrieval.store import (
     ACL_FIELD,
     ALL_GROUPS,
@@ -65,6 +68,7 @@ class ServerStore:
         replicas: int = 1,
         client: QdrantClient | None = None,
         timeout_s: int = 30,
+        plan: IndexPlan | None = None,
     ) -> None:
         if client is None:
             if not url:
@@ -75,6 +79,7 @@ class ServerStore:
         self._client = client
         self.collection = collection
         self.dense_size = dense_size
+        self._plan = plan = plan or IndexPlan()
         self._lexical = {SPARSE, NGRAM}  # the lexical vectors this collection has
         try:
             exists = client.collection_exists(collection)
@@ -88,9 +93,7 @@ class ServerStore:
         else:
             client.create_collection(
                 collection,
-                vectors_config={
-                    DENSE: models.VectorParams(size=dense_size, distance=models.Distance.COSINE)
-                },
+                vectors_config={DENSE: _dense_params(dense_size, plan)},
                 sparse_vectors_config={
                     name: models.SparseVectorParams(modifier=models.Modifier.IDF)
                     for name in (SPARSE, NGRAM)
@@ -100,10 +103,12 @@ class ServerStore:
                 # A write is acknowledged once a majority of replicas hold it.
                 write_consistency_factor=max(1, replicas // 2 + 1),
             )
+        # As on the edge store: graph links per ACL group, plain filter indexes for the rest.
+        only_filter = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, enable_hnsw=False)
         for name in KEYWORD_INDEXES:
-            client.create_payload_index(
-                collection, name, models.PayloadSchemaType.KEYWORD, wait=True
-            )
+            if name != ACL_FIELD or plan.acl_index:
+                schema = models.PayloadSchemaType.KEYWORD if name == ACL_FIELD else only_filter
+                client.create_payload_index(collection, name, schema, wait=True)
         client.create_payload_index(
             collection, STAGED_FIELD, models.PayloadSchemaType.BOOL, wait=True
         )
@@ -227,31 +232,35 @@ class ServerStore:
         conditions: dict[str, Any] | None = None,
         candidates: int = 50,
         fusion: Fusion = RRF,
+        exact: bool = False,
     ) -> list[Hit]:
         """The same single query as EdgeStore.search: one prefetch per channel, fused by
-        `fusion`, the ACL filter inside every prefetch and the fused query."""
+        `fusion`, the ACL filter inside every prefetch and the fused query; the dense channel
+        with the same search parameters (`exact`: every original, the reference for recall)."""
         flt = self._filter(groups, conditions)
-        queries: list[tuple[Any, str]] = []
+        dense_params = _search_params(self._plan, exact)
+        queries: list[tuple[Any, str, models.SearchParams | None]] = []
         weights: list[float] = []
         if dense is not None:
-            queries.append((dense, DENSE))
+            queries.append((dense, DENSE, dense_params))
             weights.append(fusion.dense_weight)
         for name, vec in lexical_channels(sparse):
             if name in self._lexical:
-                queries.append((models.SparseVector(indices=vec.indices, values=vec.values), name))
+                queries.append((models.SparseVector(indices=vec.indices, values=vec.values), name, None))
                 weights.append(fusion.sparse_weight)
         if not queries:
             return []
         query: Any
         using: str | None
-        query, using = queries[0]  # one channel: a plain nearest-neighbour query
+        params: models.SearchParams | None
+        query, using, params = queries[0]  # one channel: a plain nearest-neighbour query
         prefetch = None
         if len(queries) > 1:
             prefetch = [
-                models.Prefetch(query=q, using=u, filter=flt, limit=max(candidates, limit))
-                for q, u in queries
+                models.Prefetch(query=q, using=u, filter=flt, limit=max(candidates, limit), params=p)
+                for q, u, p in queries
             ]
-            using = None
+            using, params = None, None
             if fusion.method == "dbsf":
                 query = models.FusionQuery(fusion=models.Fusion.DBSF)
             else:
@@ -263,6 +272,7 @@ class ServerStore:
             query=query,
             using=using,
             query_filter=flt,
+            search_params=params,
             limit=limit,
             with_payload=True,
             with_vectors=[DENSE] if dense is not None else False,
@@ -328,6 +338,34 @@ class ServerStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _dense_params(size: int, plan: IndexPlan) -> models.VectorParams:
+    """The dense vector of a new collection, as `retrieval.index_build.edge_config` lays it out."""
+    int8 = plan.quantization == "int8"
+    quantization = models.ScalarQuantization(
+        scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, quantile=0.99, always_ram=True)
+    )
+    return models.VectorParams(
+        size=size,
+        distance=models.Distance.COSINE,
+        on_disk=True if int8 else None,
+        quantization_config=quantization if int8 else None,
+        hnsw_config=models.HnswConfigDiff(
+            m=plan.m, ef_construct=plan.ef_construct, full_scan_threshold=plan.full_scan_kb
+        ),
+    )
+
+
+def _search_params(plan: IndexPlan, exact: bool) -> models.SearchParams:
+    if exact:
+        return models.SearchParams(exact=True, quantization=models.QuantizationSearchParams(ignore=True))
+    rescore = models.QuantizationSearchParams(rescore=True, oversampling=plan.oversampling)
+    return models.SearchParams(
+        hnsw_ef=plan.search_ef,
+        quantization=rescore if plan.quantization == "int8" else None,
+        acorn=models.AcornSearchParams(enable=True, max_selectivity=plan.acorn_below),
+    )
 
 
 def _stored(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> StoredChunk:

@@ -27,6 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from retrieval.index_build import (
+    IndexBuilds,
+    IndexPlan,
+    IndexStatus,
+    copy_shard,
+    edge_config,
+    open_layout,
+    search_params,
+    shard_path,
+)
+
 DENSE = "dense"
 SPARSE = "sparse"
 NGRAM = "sparse_ngram"  # the Japanese character-bigram channel (retrieval/sparse.py)
@@ -133,6 +144,7 @@ class ChunkStore(Protocol):
         conditions: dict[str, Any] | None = None,
         candidates: int = 50,
         fusion: Fusion = RRF,
+        exact: bool = False,
     ) -> list[Hit]: ...
     def chunks_of(self, doc_id: str, groups: Groups) -> list[Hit]: ...
     def chunk(self, chunk_id: str, groups: Groups) -> Hit | None: ...
@@ -152,24 +164,31 @@ def check_groups(groups: Groups) -> None:
 
 
 class EdgeStore:
-    """qdrant-edge shard under `path`. One process owns it (qdrant-edge allows one opener)."""
+    """qdrant-edge shard under `path`. One process owns it (qdrant-edge allows one opener).
 
-    def __init__(self, path: Path, dense_size: int) -> None:
+    Searches never wait for an index build: the HNSW index is built by another process on a
+    copy of the shard and swapped in (retrieval/index_build.py). `_lock` guards the shard
+    object for every read and each write step; `_writing` orders the writers, and the build
+    holds it alone while it copies the files, so searches go on meanwhile.
+    """
+
+    def __init__(self, path: Path, dense_size: int, plan: IndexPlan | None = None) -> None:
         import qdrant_edge as qe
 
         self._qe = qe
         self._lock = threading.RLock()
-        self._path = path
-        path.mkdir(parents=True, exist_ok=True)
+        self._writing = threading.RLock()
+        self._plan = plan or IndexPlan(min_new_chunks=0)  # no plan given: build only on request
+        self._dir = path
+        layout = open_layout(path)
+        self._path = shard_path(path, layout)
         idf = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)
-        lexical = {SPARSE: idf, NGRAM: idf}
-        config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dense_size, distance=qe.Distance.Cosine)},
-            sparse_vectors=lexical,
-        )
-        if any(path.iterdir()):
+        self._config = edge_config(qe, dense_size, self._plan, {SPARSE: idf, NGRAM: idf})
+        self._search_params = search_params(qe, self._plan)
+        self._exact_params = search_params(qe, self._plan, exact=True)
+        if any(self._path.iterdir()):
             try:
-                self._shard = _load_adding_ngram(qe, path, config)
+                self._shard = _load_adding_ngram(qe, self._path, self._config)
             except Exception as exc:
                 if "WouldBlock" in str(exc):
                     raise StoreBusy(
@@ -183,15 +202,68 @@ class EdgeStore:
                     "if another kura process is running, stop it first"
                 ) from exc
         else:
-            self._shard = qe.EdgeShard.create(str(path), config)
-        for name, schema in (
-            (ACL_FIELD, qe.PayloadSchemaType.Keyword),
-            (DOC_FIELD, qe.PayloadSchemaType.Keyword),
-            (STAGED_FIELD, qe.PayloadSchemaType.Integer),  # see _to_edge
-            ("source_path", qe.PayloadSchemaType.Keyword),
-            ("file_type", qe.PayloadSchemaType.Keyword),
-        ):
+            self._shard = qe.EdgeShard.create(str(self._path), self._config)
+        # The groups field has a payload index, and the graph gets extra links per group so a
+        # reader of a few groups still walks a connected graph; the other indexed fields only
+        # filter, and building graphs for their values would only lengthen the build.
+        only_filter = qe.KeywordIndexParams(enable_hnsw=False)
+        indexes: list[tuple[str, Any]] = [
+            (DOC_FIELD, only_filter),
+            (STAGED_FIELD, qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=False)),  # see _to_edge
+            ("source_path", only_filter),
+            ("file_type", only_filter),
+        ]
+        if self._plan.acl_index:
+            indexes.insert(0, (ACL_FIELD, qe.PayloadSchemaType.Keyword))
+        for name, schema in indexes:
             self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
+        self._builds = IndexBuilds(
+            path,
+            self._plan,
+            layout,
+            self._writing,
+            live=lambda: (self._shard, self._path),
+            points=self._points,
+            open_shard=lambda folder: qe.EdgeShard.load(str(folder), self._config),
+            swap=self._swap,
+        )
+        if self._plan.min_new_chunks and layout.indexed_points + self._plan.min_new_chunks <= self._points():
+            self._builds.written()  # a store that grew past the threshold without an index
+
+    # --- the index ---------------------------------------------------------------------
+    def build_index(self, wait: bool = False) -> IndexStatus:
+        """Build the HNSW index now, in the background (retrieval/index_build.py); searches
+        and writes go on. `wait`: return once it is built (batch tools: eval, benchmarks)."""
+        self._builds.request()
+        return self.wait_for_index() if wait else self.index_status()
+
+    def wait_for_index(self, timeout: float | None = None) -> IndexStatus:
+        """Wait until no build is running or requested (tests, batch tools); the status then."""
+        self._builds.wait(timeout)
+        return self.index_status()
+
+    def optimize(self) -> None:
+        """Build the index and wait (kept for the batch tools that called it after a bulk load)."""
+        self.build_index(wait=True)
+
+    def index_status(self) -> IndexStatus:
+        return self._builds.status(self._points())
+
+    def _points(self) -> int:
+        with self._lock:
+            return int(self._shard.info().points_count)
+
+    def _swap(self, fresh: Any) -> None:
+        """Readers use `fresh` from their next query on (the build holds the write lock)."""
+        with self._lock:
+            old, self._shard = self._shard, fresh
+            self._path = shard_path(self._dir, self._builds.layout)
+            old.close()
+
+    def _update(self, operation: Any, chunks: int = 0) -> None:
+        """Apply one write (the caller holds both locks); a running build logs it to replay."""
+        self._shard.update(operation)
+        self._builds.record(operation, chunks)
 
     # --- filters -----------------------------------------------------------------------
     def _filter(
@@ -241,8 +313,9 @@ class EdgeStore:
             for name, vec in lexical_channels(chunk.sparse):
                 vectors[name] = qe.SparseVector(indices=vec.indices, values=vec.values)
             points.append(qe.Point(chunk.id, vectors, _to_edge(chunk.payload)))
-        with self._lock:
-            self._shard.update(qe.UpdateOperation.upsert_points(points))
+        with self._writing, self._lock:
+            self._update(qe.UpdateOperation.upsert_points(points), len(points))
+        self._builds.written()
 
     def commit_document(self, doc_id: str, replaces: Iterable[str] = ()) -> None:
         """Make `doc_id`'s staged chunks visible and drop the documents it replaces, as one step
@@ -253,49 +326,46 @@ class EdgeStore:
         """`commit_document` for many documents with one flush (a flush is ~75 ms of fsync here;
         per small file it was most of the ingestion time). Each swap is one step under the lock."""
         qe = self._qe
-        with self._lock:
+        with self._writing, self._lock:
             for doc_id, replaces in commits:
                 staged = self._doc_filter(doc_id, staged=True)
                 first, _ = self._shard.scroll(qe.ScrollRequest(filter=staged, limit=1, with_payload=True))
-                self._shard.update(
+                self._update(
                     qe.UpdateOperation.set_payload_by_filter(
                         staged, committed_update(first[0].payload if first else None, 0)
                     )
                 )
-                self._shard.update(
+                self._update(
                     qe.UpdateOperation.delete_payload_by_filter(self._doc_filter(doc_id), [STAGED_ACL_FIELD])
                 )
                 for old in replaces:
                     if old != doc_id:
-                        self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(old)))
+                        self._update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(old)))
             self._shard.flush()
+        self._builds.written()
 
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         qe = self._qe
-        with self._lock:
+        with self._writing, self._lock:
             for doc_id in doc_ids:
-                self._shard.update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(doc_id)))
+                self._update(qe.UpdateOperation.delete_points_by_filter(self._doc_filter(doc_id)))
             self._shard.flush()
 
     def delete_staged(self) -> None:
         qe = self._qe
         staged = qe.Filter(must=[qe.FieldCondition(key=STAGED_FIELD, match=qe.MatchValue(value=1))])
-        with self._lock:
-            self._shard.update(qe.UpdateOperation.delete_points_by_filter(staged))
+        with self._writing, self._lock:
+            self._update(qe.UpdateOperation.delete_points_by_filter(staged))
             self._shard.flush()
 
     def set_document_payload(self, doc_id: str, payload: dict[str, Any]) -> None:
         """Change payload (ACL groups, paths) on every chunk of a document without re-embedding."""
         qe = self._qe
-        with self._lock:
+        with self._writing, self._lock:
             committed, staged = self._doc_filter(doc_id, staged=False), self._doc_filter(doc_id, staged=True)
-            self._shard.update(qe.UpdateOperation.set_payload_by_filter(committed, _to_edge(payload)))
-            self._shard.update(qe.UpdateOperation.set_payload_by_filter(staged, hidden_groups_update(payload)))
+            self._update(qe.UpdateOperation.set_payload_by_filter(committed, _to_edge(payload)))
+            self._update(qe.UpdateOperation.set_payload_by_filter(staged, hidden_groups_update(payload)))
             self._shard.flush()
-
-    def optimize(self) -> None:
-        with self._lock:
-            self._shard.optimize()
 
     # --- reads -------------------------------------------------------------------------
     def search(
@@ -307,33 +377,40 @@ class EdgeStore:
         conditions: dict[str, Any] | None = None,
         candidates: int = 50,
         fusion: Fusion = RRF,
+        exact: bool = False,
     ) -> list[Hit]:
         """Dense, sparse, or hybrid search as ONE Qdrant query: each channel is a prefetch of
         `candidates` points, fused by `fusion`; the ACL filter is inside every prefetch and the
-        fused query, so a chunk the caller may not read is never a candidate."""
+        fused query, so a chunk the caller may not read is never a candidate. The dense channel
+        walks the HNSW graph on int8 vectors and rescores on the originals where a build made
+        one; `exact` scans every original instead (the reference for recall)."""
         qe = self._qe
         flt = self._filter(groups, conditions)
-        queries: list[Any] = []
+        dense_params = self._exact_params if exact else self._search_params
+        queries: list[tuple[Any, Any]] = []
         weights: list[float] = []
         if dense is not None:
-            queries.append(qe.Query.Nearest(dense, using=DENSE))
+            queries.append((qe.Query.Nearest(dense, using=DENSE), dense_params))
             weights.append(fusion.dense_weight)
         for name, vec in lexical_channels(sparse):
             lexical = qe.SparseVector(indices=vec.indices, values=vec.values)
-            queries.append(qe.Query.Nearest(lexical, using=name))
+            queries.append((qe.Query.Nearest(lexical, using=name), None))  # the inverted index is exact
             weights.append(fusion.sparse_weight)
         if not queries:
             return []
-        query, prefetches = queries[0], None  # one channel: a plain nearest-neighbour query
+        (query, params), prefetches = queries[0], None  # one channel: a plain nearest-neighbour query
         if len(queries) > 1:
-            prefetches = [qe.Prefetch(limit=max(candidates, limit), query=q, filter=flt) for q in queries]
+            prefetches = [
+                qe.Prefetch(limit=max(candidates, limit), query=q, filter=flt, params=p) for q, p in queries
+            ]
+            params = None
             if fusion.method == "dbsf":
                 query = qe.Fusion.Dbsf()
             else:
                 query = qe.Fusion.Rrf(k=fusion.k, weights=None if len(set(weights)) == 1 else weights)
         request = qe.QueryRequest(
             limit=limit, query=query, prefetches=prefetches, filter=flt, with_payload=True,
-            with_vector=[DENSE] if dense is not None else None,
+            with_vector=[DENSE] if dense is not None else None, params=params,
         )
         with self._lock:
             points = self._shard.query(request)
@@ -389,17 +466,16 @@ class EdgeStore:
                 return
 
     def snapshot_to(self, dest: Path, while_locked: Callable[[], None] | None = None) -> None:
-        """Flush and copy the shard's files to `dest` while no write can run (a live backup);
+        """Flush and copy the live shard's files to `dest` while no write can run (a live backup);
         `while_locked` runs inside the same lock, so the manifest is copied at the same point."""
-        import shutil
-
-        with self._lock:
+        with self._writing, self._lock:
             self._shard.flush()
-            shutil.copytree(self._path, dest, copy_function=copy_keeping_holes)
+            copy_shard(self._path, dest, copy_keeping_holes)
             if while_locked is not None:
                 while_locked()
 
     def close(self) -> None:
+        self._builds.close()  # first: a build that is swapping needs the locks
         with self._lock:
             self._shard.close()
 
@@ -436,7 +512,8 @@ def _load_adding_ngram(qe: Any, path: Path, config: Any) -> Any:
     shard = qe.EdgeShard.load(str(path), legacy)
     shard.update(qe.UpdateOperation.create_sparse_vector(NGRAM, qe.Modifier.Idf))
     shard.flush()
-    return shard
+    shard.close()
+    return qe.EdgeShard.load(str(path), config)  # and the index settings written with it
 
 
 def committed_update(first_staged: dict[str, Any] | None, unstaged: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -147,6 +147,14 @@ class KuraSettings(BaseSettings):
     cors_origins: str = ""
     api_bad_key_limit: int = 10
     api_bad_key_window_s: float = 300.0
+
+    # Search at scale (retrieval/index_build.py, README "Search at scale"): the embedded store's HNSW
+    # index is built by another process once this many chunks are outside it (0: never by itself),
+    # on index_threads cores; int8 keeps int8 vector copies in RAM and the float originals on disk.
+    index_min_new_chunks: int = Field(default=20_000, ge=0)
+    index_threads: int = Field(default=1, ge=1)
+    index_quantization: Literal["int8", "none"] = "int8"
+    index_search_ef: int = Field(default=256, ge=1)  # graph candidates a dense search looks at
 
     # Saved conversations (issue 26, app/service/conversations.py): a conversation whose last turn
     # is older than this many days is deleted by the server's sweep (0: kept until the person

@@ -47,6 +47,9 @@ class DataFile:
 
 
 DATA_FILES: tuple[DataFile, ...] = (
+    # Inside it, the embedded store's index builds (retrieval/index_build.py): ACTIVE.json names the live
+    # shard (gen-N/, or the folder itself before a first build); a backup copies only that shard, and a
+    # gen-N/ it does not name is a build in progress or left by a crash, removed when the store opens.
     DataFile("store", STORE, "the chunk store (qdrant-edge): text, vectors, ACL groups of every chunk"),
     DataFile("manifest.sqlite3", SQLITE, "which files were ingested as which documents, readable by whom", True),
     DataFile("jobs.sqlite3", SQLITE, "ingest jobs and watched folders (a job caught running resumes)", True),

@@ -194,7 +194,7 @@ def _store_key(
 ) -> str:
     spec = (
         f"{dataset.name}:{dataset.fingerprint()}:{embedder.name}:{embedder.dim}:{sparse.spec}:"
-        f"{chunk_tokens}:{overlap}:v3:{getattr(embedder, 'languages', None)}"
+        f"{chunk_tokens}:{overlap}:v4:{getattr(embedder, 'languages', None)}"  # v4: HNSW + int8 store
     )
     return f"{dataset.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
 

@@ -17,6 +17,7 @@ from app.service.backup_schedule import BackupSchedule, BackupStatus, is_complet
 from app.service.parts import UseCase
 from models.llm import load_llm
 from models.registry import ModelEntry
+from retrieval.store import EdgeStore
 
 log = logging.getLogger(__name__)
 SCHEDULER, SYSTEM = "backup-schedule", "system"  # who the audit log names for scheduled backups
@@ -53,6 +54,8 @@ class Operations(UseCase):
             "documents": len(self.manifest.documents()),
             "files": len(self.manifest.all_files()),
             "chunks": self.store.count() if not self.settings.qdrant_url else None,
+            # The embedded store's HNSW index: building, chunks outside it, the last build's phases.
+            "index": vars(self.store.index_status()) if isinstance(self.store, EdgeStore) else None,
             "store_bytes": store_bytes,
             "disk_free_bytes": usage.free,
             "disk_total_bytes": usage.total,

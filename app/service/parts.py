@@ -42,6 +42,7 @@ from models.embedder import Embedder, load_embedder
 from models.llm import LLM, load_llm
 from models.queue import LLMQueue
 from models.registry import ModelRegistry, resolve_embedder_path, resolve_llm_path
+from retrieval.index_build import IndexPlan
 from retrieval.passage import Passage
 from retrieval.rerank import Reranker
 from retrieval.search import parse_fusion, search_passages
@@ -182,9 +183,15 @@ class Parts:
             from retrieval.server_store import ServerStore
 
             return ServerStore(
-                s.qdrant_url, s.qdrant_api_key, s.collection, dim, shards=s.qdrant_shards, replicas=s.qdrant_replicas
+                s.qdrant_url,
+                s.qdrant_api_key,
+                s.collection,
+                dim,
+                shards=s.qdrant_shards,
+                replicas=s.qdrant_replicas,
+                plan=index_plan(s),
             )
-        return EdgeStore(s.store_dir, dim)
+        return EdgeStore(s.store_dir, dim, index_plan(s))
 
     def _open_index(self) -> Index:
         s = self.settings
@@ -219,6 +226,16 @@ class Parts:
         for name in ("backups", "ingest_jobs", "api_keys", "store", "manifest", "feedback_book", "accounts",
                      "audit_index", "conversation_store"):
             self.part(name).close()
+
+
+def index_plan(s: KuraSettings) -> IndexPlan:
+    """The store's index plan from settings: built by itself in a serving process."""
+    return IndexPlan(
+        min_new_chunks=s.index_min_new_chunks,
+        threads=s.index_threads,
+        quantization=s.index_quantization,
+        search_ef=s.index_search_ef,
+    )
 
 
 def _gauge_reader(parts: Parts) -> Callable[[], None]:
