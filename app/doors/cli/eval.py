@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from app.doors.cli.eval_answers import answers_command
+from app.doors.cli.eval_answers import answers_command, dataset_or_exit, progress
 from app.platform.settings import KuraSettings
 from base import offline  # noqa: F401
 
@@ -31,10 +31,6 @@ class _EvalGroup(TyperGroup):
 eval_app = typer.Typer(cls=_EvalGroup, no_args_is_help=True, help="Measure retrieval and answers on a dataset.")
 
 
-def _progress(stage: str, done: int, total: int) -> None:
-    console.print(f"[dim]{stage}: {done}/{total}[/dim]", end="\r")
-
-
 def eval_command(
     dataset_dir: Annotated[Path, typer.Argument(help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")],
     limit: Annotated[int | None, typer.Option(help="evaluate a seeded sample of N queries (default: all)")] = None,
@@ -47,7 +43,7 @@ def eval_command(
 ) -> None:
     """Ingest DATASET_DIR's corpus through the real chunker, embedder and store (cached), then
     report Recall@5, MRR@10, nDCG@10 and answer@5 for sparse, dense, hybrid (+rerank)."""
-    from app.service.evaluation import DatasetError, evaluate, load_dataset
+    from app.service.evaluation import evaluate
     from models.embedder import load_embedder
     from models.registry import resolve_embedder_path
     from retrieval.rerank import Reranker
@@ -55,11 +51,7 @@ def eval_command(
     from retrieval.sparse import SparseEncoder
 
     settings = KuraSettings()
-    try:
-        dataset = load_dataset(dataset_dir)
-    except DatasetError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    dataset = dataset_or_exit(dataset_dir)
     reranker = Reranker(settings.reranker_path) if settings.reranker_path else None
     chosen = [s for s in stages.split(",") if s] or ["sparse", "dense", "hybrid"] + (
         ["rerank"] if reranker else []
@@ -81,7 +73,7 @@ def eval_command(
         rerank_top_n=settings.rerank_top_n,
         chunk_tokens=settings.chunk_tokens,
         overlap_tokens=settings.chunk_overlap_tokens,
-        on_progress=None if as_json else _progress,
+        on_progress=None if as_json else progress,
     )
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=1))

@@ -15,6 +15,23 @@ from app.platform.settings import KuraSettings
 from base import offline  # noqa: F401
 
 console = Console()
+
+
+def progress(stage: str, done: int, total: int) -> None:
+    console.print(f"[dim]{stage}: {done}/{total}[/dim]", end="\r")
+
+
+def dataset_or_exit(dataset_dir: Path):  # noqa: ANN201  (app.service.evaluation.Dataset, imported lazily)
+    """The BEIR folder loaded, or its one-line error and exit status 2."""
+    from app.service.evaluation import DatasetError, load_dataset
+
+    try:
+        return load_dataset(dataset_dir)
+    except DatasetError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
 COLUMNS = (
     ("model", "model"),
     ("answerable: gold answer shown", "gold_in_shown"),
@@ -48,21 +65,16 @@ def answers_command(
     """Score what each model shows readers: gold answer shown, EM/F1, support label precision,
     abstention on unanswerable questions, first token, tokens/s, peak memory."""
     from app.service.answer_eval import evaluate_answers
-    from app.service.evaluation import DatasetError, load_dataset
 
     settings = KuraSettings()
-    try:
-        dataset = load_dataset(dataset_dir)
-    except DatasetError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    dataset = dataset_or_exit(dataset_dir)
     if not dataset.answers:
         console.print(f"[red]{dataset_dir} has no answers.jsonl: kura eval answers needs a QA set[/red]")
         raise typer.Exit(2)
     chosen = [m.strip() for m in models.split(",") if m.strip()]
     report = evaluate_answers(
         dataset, chosen, settings, cache_dir or settings.data_dir / "eval-cache", limit, seed,
-        lambda stage, done, total: console.print(f"[dim]{stage}: {done}/{total}[/dim]", end="\r"),
+        progress,
     )
     table = Table(title=f"{report.dataset}: {report.questions} questions (each also unanswerable), "
                         f"retrieval nDCG@10 {report.ndcg10:.4f}")
