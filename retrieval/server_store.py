@@ -20,7 +20,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from retrieval.index_build import IndexPlan
+from retrieval.index_build import IndexPlan, search_params
 from retrieval.store import (
     ACL_FIELD,
     ALL_GROUPS,
@@ -238,7 +238,7 @@ class ServerStore:
         `fusion`, the ACL filter inside every prefetch and the fused query; the dense channel
         with the same search parameters (`exact`: every original, the reference for recall)."""
         flt = self._filter(groups, conditions)
-        dense_params = _search_params(self._plan, exact)
+        dense_params = search_params(models, self._plan, exact)  # qdrant-client's models mirror qdrant-edge's
         queries: list[tuple[Any, str, models.SearchParams | None]] = []
         weights: list[float] = []
         if dense is not None:
@@ -354,17 +354,6 @@ def _dense_params(size: int, plan: IndexPlan) -> models.VectorParams:
         hnsw_config=models.HnswConfigDiff(
             m=plan.m, ef_construct=plan.ef_construct, full_scan_threshold=plan.full_scan_kb
         ),
-    )
-
-
-def _search_params(plan: IndexPlan, exact: bool) -> models.SearchParams:
-    if exact:
-        return models.SearchParams(exact=True, quantization=models.QuantizationSearchParams(ignore=True))
-    rescore = models.QuantizationSearchParams(rescore=True, oversampling=plan.oversampling)
-    return models.SearchParams(
-        hnsw_ef=plan.search_ef,
-        quantization=rescore if plan.quantization == "int8" else None,
-        acorn=models.AcornSearchParams(enable=True, max_selectivity=plan.acorn_below),
     )
 
 
