@@ -266,7 +266,8 @@ def test_kura_killed_while_forwarding_resumes_in_order_without_losing_an_entry(
 ) -> None:
     data = tmp_path / "data"
     log = AuditLog(data / "audit.jsonl")
-    _append(log, 90)
+    queued = 900  # enough that the kill lands mid-stream even when the poll below runs late
+    _append(log, queued)
     forwarding = _forward_process(data, receiver)
     try:
         _wait(lambda: delivered(log)[0] >= 15, 30)
@@ -274,8 +275,8 @@ def test_kura_killed_while_forwarding_resumes_in_order_without_losing_an_entry(
         forwarding.send_signal(signal.SIGKILL)  # mid-stream: no chance to save anything
         forwarding.wait()
     sent_before_kill = delivered(log)[0]
-    assert 15 <= sent_before_kill < 90, "the kill must land while entries are still queued"
-    _append(log, 10, start=90)  # written while no forwarder runs: queued on disk
+    assert 15 <= sent_before_kill < queued, "the kill must land while entries are still queued"
+    _append(log, 10, start=queued)  # written while no forwarder runs: queued on disk
 
     drained = _forward_process(data, receiver, "--once")
     try:
@@ -283,10 +284,10 @@ def test_kura_killed_while_forwarding_resumes_in_order_without_losing_an_entry(
     finally:
         drained.kill()
     assert drained.returncode == 0, output.decode()
-    assert delivered(log)[0] == 100 and queue_depth(log) == 0
-    assert_complete_chain(receiver.entries(), 100, log)
+    assert delivered(log)[0] == queued + 10 and queue_depth(log) == 0
+    assert_complete_chain(receiver.entries(), queued + 10, log)
     # At most the one batch in flight at the kill can arrive twice.
-    assert len(receiver.entries()) - 100 <= 3
+    assert len(receiver.entries()) - (queued + 10) <= 3
 
 
 def test_a_log_rolled_back_under_the_forwarder_raises_an_alert_at_the_siem(
