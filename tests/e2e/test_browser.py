@@ -227,6 +227,9 @@ def test_admin_uploads_a_folder_asks_and_the_auditor_finds_the_question(server, 
     entry.get_by_text(QUESTION).first.wait_for()
     page.get_by_role("button", name="Verify the hash chain").click()
     page.get_by_text("The audit log is intact").wait_for()
+    # The verdict draws before the run ends; until then the previous run's radio is still on the
+    # page beside the new one, so wait for the run to end before choosing the format.
+    wait_idle(page)
     # The export is the service's (audited): choose the format, prepare, then download.
     page.get_by_text("JSON Lines (SIEM, lossless)").click()
     wait_idle(page)
