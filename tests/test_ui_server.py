@@ -39,6 +39,37 @@ def test_the_websocket_filter_drops_only_what_no_kura_page_needs():
         assert blocked(allowed) is None
 
 
+def test_a_browser_gone_mid_write_is_one_log_line_and_other_errors_still_surface(caplog):
+    """Streamlit's websocket endpoint raises starlette's WebSocketDisconnected when a browser goes
+    away while it writes (it closes the dead socket again). That is a client leaving, not a server
+    fault: the filter logs one line. Any other error still reaches the server's error handling."""
+    import asyncio
+    import logging
+
+    import pytest
+    from starlette.websockets import WebSocketDisconnected
+
+    from app.doors.http.server import BackMessageFilter
+
+    def endpoint(error: Exception):
+        async def app(scope, receive, send):  # noqa: ANN001, ARG001
+            raise error
+
+        return app
+
+    scope = {"type": "websocket", "path": "/_stcore/stream"}
+
+    async def nothing():  # noqa: ANN202
+        return {"type": "websocket.disconnect"}
+
+    gone = WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
+    with caplog.at_level(logging.INFO, logger="app.doors.http.server"):
+        asyncio.run(BackMessageFilter(endpoint(gone))(scope, nothing, nothing))
+    assert "a browser websocket closed while kura was writing to it" in caplog.text
+    with pytest.raises(ValueError, match="a real fault"):
+        asyncio.run(BackMessageFilter(endpoint(ValueError("a real fault")))(scope, nothing, nothing))
+
+
 SERVER_CHECK = textwrap.dedent("""
     import sys
     from pathlib import Path

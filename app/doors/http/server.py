@@ -32,6 +32,7 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnected
 
 from app.doors.http import runtime
 from app.doors.http.api import api_routes
@@ -187,7 +188,13 @@ class BackMessageFilter:
                     return message
                 log.warning("dropped a %s message from a browser websocket", kind)
 
-        await self.app(scope, filtered_receive, send)
+        try:
+            await self.app(scope, filtered_receive, send)
+        except WebSocketDisconnected:
+            # A browser that goes away while Streamlit writes to it (a tab closed mid-run) makes
+            # Streamlit's read loop take the dead socket for a text frame and close it again,
+            # which raises. Its session is already cleaned up; one line, not a traceback.
+            log.info("a browser websocket closed while kura was writing to it")
 
 
 def service_lifespan(settings: KuraSettings) -> Callable[[Any], Any]:
