@@ -6,7 +6,7 @@ every search of the process waited for it (105 s at 100k chunks). So kura never 
 the shard it serves from. A build, started when enough chunks are not indexed yet:
 
 1. copies the live shard's files to `gen-N/` while writes wait (reads go on);
-2. runs `python -m retrieval.index_build` on the copy, niced, on `IndexPlan.threads` cores,
+2. runs `python -m retrieval.index_build` on the copy at idle CPU priority, on `IndexPlan.threads` cores,
    while the live shard keeps serving every search and write; each write is also kept in a
    log in memory;
 3. opens the built copy, replays the log on it, flushes it, names it in `ACTIVE.json` and swaps
@@ -546,6 +546,16 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
+def _idle_priority() -> None:
+    """Run only on CPU time nobody else wants (Linux SCHED_IDLE; its threads inherit it), so a
+    search never waits for the builder on a machine with few cores. A busy machine only makes
+    the build take longer."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux, or refused: the nice value still applies
+        pass
+
+
 def build(folder: Path) -> bool:
     """Build every index of the shard at `folder` (HNSW, int8 copies, sparse index), blocking."""
     import qdrant_edge as qe
@@ -563,6 +573,7 @@ def main(argv: list[str]) -> int:
     folder, parent, nice = Path(argv[0]), int(argv[1]), int(argv[2])
     _die_with(parent)
     os.nice(nice)
+    _idle_priority()
     build(folder)
     return 0
 

@@ -316,3 +316,20 @@ def _gone(pid: int, timeout: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_builder_runs_at_idle_cpu_priority_so_searches_never_wait_for_it():
+    """What the builder process sets before it builds: Linux SCHED_IDLE, kept by the threads it
+    starts. Checked in a child process, as the policy is the calling thread's."""
+    probe = (
+        "import os, threading\n"
+        "from retrieval.index_build import _idle_priority\n"
+        "_idle_priority()\n"
+        "seen = []\n"
+        "t = threading.Thread(target=lambda: seen.append(os.sched_getscheduler(0)))\n"
+        "t.start(); t.join()\n"
+        "print(os.sched_getscheduler(0) == os.SCHED_IDLE, seen == [os.SCHED_IDLE])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
