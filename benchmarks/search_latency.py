@@ -47,8 +47,6 @@ from benchmarks._synthetic_store import (
     squad_texts,
     write_chunks,
 )
-
-# By rank: statistics.quantiles extrapolated past the largest of a phase's few samples (a p95 above the max).
 from benchmarks.ingest import percentile
 
 QUESTIONS = [
@@ -89,6 +87,7 @@ def disk_gb(path: Path) -> float:
 
 
 def _stats(times: list[float]) -> dict[str, float]:
+    """p95 by rank: statistics.quantiles extrapolated past a phase's few samples (a p95 above the max)."""
     if not times:
         return {"n": 0}
     return {

@@ -3,11 +3,16 @@ served beside the UI with the security headers, kura's Streamlit settings, the w
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import subprocess
 import sys
 import textwrap
 
-from app.doors.http.server import blocked, streamlit_options
+import pytest
+from starlette.websockets import WebSocketDisconnected
+
+from app.doors.http.server import BackMessageFilter, blocked, streamlit_options
 from tests.conftest import REPO
 
 
@@ -43,13 +48,6 @@ def test_a_browser_gone_mid_write_is_one_log_line_and_other_errors_still_surface
     """Streamlit's websocket endpoint raises starlette's WebSocketDisconnected when a browser goes
     away while it writes (it closes the dead socket again). That is a client leaving, not a server
     fault: the filter logs one line. Any other error still reaches the server's error handling."""
-    import asyncio
-    import logging
-
-    import pytest
-    from starlette.websockets import WebSocketDisconnected
-
-    from app.doors.http.server import BackMessageFilter
 
     def endpoint(error: Exception):
         async def app(scope, receive, send):  # noqa: ANN001, ARG001

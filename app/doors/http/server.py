@@ -167,7 +167,8 @@ class SecurityHeaders:
 
 
 class BackMessageFilter:
-    """ASGI middleware: drop the websocket messages `blocked` names (see above).
+    """ASGI middleware on Streamlit's websocket: drop the messages `blocked` names (see above),
+    and log a browser that left mid-write as one line instead of Streamlit's traceback.
     The service no longer lives in a Streamlit cache, so `clear_cache` could not take kura down
     anyway; dropping it also keeps one client from emptying caches for everyone."""
 
