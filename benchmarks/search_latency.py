@@ -60,6 +60,7 @@ QUESTIONS = [
     "懲戒処分の種類は何ですか",
 ]
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "eval" / "squad-v1.1-dev"
+PHASES = ("copying", "building", "swapping")  # of an index build, as IndexStatus.state names them
 
 
 class MemoryLimit(RuntimeError):
@@ -257,7 +258,8 @@ def main(argv: list[str]) -> int:
         summary["build"] = vars(built)
         print(
             f"index: built in copy {built.last_copy_s} s + build {built.last_build_s} s + swap "
-            f"{built.last_swap_s} s; builder peak {built.builder_peak_anon_mb:.0f} MB anonymous memory; "
+            f"{built.last_swap_s} s ({built.last_swap_steps}); "
+            f"builder peak {built.builder_peak_anon_mb:.0f} MB anonymous memory; "
             f"error {built.error}"
         )
         summary["after"] = measure("after")
@@ -343,7 +345,7 @@ def _during_build(
         state = store.index_status().state
         if state == "idle" and i:
             break
-        phase[0] = state if state in ("copying", "building", "swapping") else phase[0]
+        phase[0] = state if state in PHASES else phase[0]
         for reader, reader_groups in readers.items():
             t = time.perf_counter()
             try:
@@ -363,6 +365,12 @@ def _during_build(
         hits = store.search([groups[(n // DOC_CHUNKS) % len(groups)]], first_vector(vectors, n), None, 1)
         found += bool(hits) and hits[0].id == chunk_id(n)
     out: dict[str, Any] = {"seconds": round(seconds, 1), "failures": failures[:10], "failed": len(failures)}
+    # The goal's measure: every search while the index builds, all phases together. The phases
+    # follow, to show where a tail comes from (a few single stalls in the short swap phase
+    # decide that phase's p95 alone).
+    out["whole_build"] = {
+        "search": {reader: _stats([t for phase in times.values() for t in phase[reader]]) for reader in readers},
+    }
     for name in times:
         out[name] = {
             "search": {reader: _stats(t) for reader, t in times[name].items()},
@@ -377,17 +385,18 @@ def _during_build(
         f"{len(written)} documents written, {len(missing)} incomplete after it",
         flush=True,
     )
-    for name in ("copying", "building", "swapping"):
+    for name in ("whole_build", *PHASES):
         if name in out:
             row = out[name]
             readers_text = "; ".join(
                 f"{r} p50 {s['p50_ms']} p95 {s['p95_ms']} max {s['max_ms']}" for r, s in row["search"].items() if s["n"]
             )
-            print(
-                f"  [{name}] {readers_text}; write max {row['write_doc'].get('max_ms')} ms; "
-                f"longest GIL stall {row['longest_gil_stall_ms']} ms",
-                flush=True,
+            tail = (
+                f"; write max {row['write_doc'].get('max_ms')} ms; longest GIL stall {row['longest_gil_stall_ms']} ms"
+                if "write_doc" in row
+                else ""
             )
+            print(f"  [{name}] {readers_text}{tail}", flush=True)
     return out, total + len(written) * DOC_CHUNKS
 
 
@@ -407,21 +416,21 @@ def _serving_ram(folder: Path, dim: int, groups: int) -> dict[str, Any]:
 
 
 def _ratios(summary: dict[str, Any]) -> dict[str, Any]:
-    """Per reader, hybrid English: after / before, and the build's p95 / before's p95."""
+    """Per reader, hybrid English: after / before; p95 while the index builds (all phases)
+    / before's p95, and the same for the build phase with the highest p95."""
     out = {}
+    build = summary["during_build"]
     for reader, stages in summary["before"].items():
         before = stages["hybrid (English)"]
         after = summary["after"][reader]["hybrid (English)"]
-        during = [
-            row["search"].get(reader, {})
-            for row in summary["during_build"].values()
-            if isinstance(row, dict) and "search" in row
-        ]
-        worst = max((d.get("p95_ms", 0) for d in during), default=0)
+        phases = [build[name]["search"].get(reader, {}) for name in PHASES if name in build]
+        worst = max((d.get("p95_ms", 0) for d in phases), default=0)
+        whole = build["whole_build"]["search"][reader].get("p95_ms", 0)
         out[reader] = {
             "after_vs_before_p50": round(after["p50_ms"] / before["p50_ms"], 2),
             "after_vs_before_p95": round(after["p95_ms"] / before["p95_ms"], 2),
-            "build_p95_vs_before_p95": round(worst / before["p95_ms"], 2),
+            "build_p95_vs_before_p95": round(whole / before["p95_ms"], 2),
+            "worst_phase_p95_vs_before_p95": round(worst / before["p95_ms"], 2),
         }
     return out
 

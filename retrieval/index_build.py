@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 ACTIVE_FILE = "ACTIVE.json"
 GENERATION_PREFIX = "gen-"
 FLAT = "."  # ACTIVE.json's name for a shard kept in the store folder itself (stores before builds)
+WAL_FOLDER = "wal"  # qdrant-edge's write-ahead log, inside a shard's folder
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,26 @@ def warm_page_cache(folder: Path) -> None:
                         start += n
 
 
+def sync_wal(shard: Path) -> None:
+    """Write the shard's write-ahead log to disk (its files and its folder), from Python, so the
+    GIL is released while the disk works. What a commit needs while a build runs (EdgeStore._persist)."""
+    wal = shard / WAL_FOLDER
+    for path in wal.iterdir():
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # a spare log file the WAL's own thread replaced meanwhile
+            continue
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+    folder = os.open(wal, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def _check_room(shard: Path, store_dir: Path) -> None:
     """A build needs room for a copy of the shard and the segments the builder writes beside it."""
     used = 0
@@ -273,6 +294,7 @@ class IndexStatus:
     last_build_s: float = 0.0
     last_swap_s: float = 0.0
     builder_peak_anon_mb: float = 0.0  # the builder's own memory, sampled each second
+    last_swap_steps: dict[str, float] = field(default_factory=dict)  # seconds per step of the swap
     builder_pid: int = 0
     error: str | None = None
     pending_ops: int = field(default=0)
@@ -339,6 +361,11 @@ class IndexBuilds:
             proc = self._proc
             if proc is not None and proc.poll() is None:
                 proc.kill()
+
+    def logging(self) -> bool:
+        """A build's builder is running: the writes are also kept in its log (the caller holds
+        the write lock, which the build holds when it starts and ends the log)."""
+        return self._log is not None
 
     def written(self) -> None:
         """Wake the watcher after a write: enough new chunks may be waiting now."""
@@ -455,21 +482,27 @@ class IndexBuilds:
             self._run_builder(building)
             status.last_build_s = round(time.monotonic() - built, 1)
             status.state, swapped = "swapping", time.monotonic()
+            steps = status.last_swap_steps = {}
+            lap = _laps(steps)
             warm_page_cache(building)
+            lap("warm")
             fresh = self._open_shard(building)  # the GIL is held while it loads; writes go on into the log
+            lap("open")
+            # The writes logged so far are replayed while writes go on; only the ones that come
+            # meanwhile are replayed with writes held.
+            replayed = self._replay(fresh, 0)
+            lap("replay")
             with self._writing:
-                pending = self._log
-                if pending is None or self._closing:
-                    raise BuildAbandoned(status.error or "the store is closing")
-                for update, _ in pending:
-                    fresh.update(update)
+                self._replay(fresh, replayed)
                 fresh.flush()
+                lap("flush")
                 points = int(fresh.info().points_count)
                 layout = Layout(building.name, points, time.time(), status.last_build_s)
                 write_layout(self._dir, layout)
                 named = True
                 old, self.layout, self._log = self.layout, layout, None
                 self._swap(fresh)
+                lap("swap")
         except BaseException:
             if not named:
                 if fresh is not None:
@@ -477,17 +510,29 @@ class IndexBuilds:
                 _remove(building)
             raise
         remove_shard(self._dir, old)
+        lap("remove")
         status.last_swap_s = round(time.monotonic() - swapped, 2)
         status.indexed_points = points
         status.builds += 1
         log.info(
-            "index built: %d chunks, copy %.1f s, build %.0f s, swap %.1f s (total %.0f s)",
+            "index built: %d chunks, copy %.1f s, build %.0f s, swap %.1f s (%s; total %.0f s)",
             points,
             status.last_copy_s,
             status.last_build_s,
             status.last_swap_s,
+            ", ".join(f"{step} {seconds} s" for step, seconds in steps.items()),
             time.monotonic() - started,
         )
+
+    def _replay(self, fresh: Any, start: int) -> int:
+        """Apply the build's logged writes from `start` on to the built shard; how many are applied."""
+        pending = self._log
+        if pending is None or self._closing:
+            raise BuildAbandoned(self._status.error or "the store is closing")
+        end = len(pending)  # writers append meanwhile (list.append is atomic); the rest comes later
+        for update, _ in pending[start:end]:
+            fresh.update(update)
+        return end
 
     def _copy_unless_closing(self, src: str, dst: str) -> str:
         if self._closing:
@@ -519,6 +564,17 @@ class IndexBuilds:
         if proc.returncode != 0:
             reason = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
             raise RuntimeError(f"index builder stopped ({reason}) {tail[0]}".strip())
+
+
+def _laps(steps: dict[str, float]) -> Callable[[str], None]:
+    """A stopwatch: each call records the seconds since the previous one under its name."""
+    last = [time.monotonic()]
+
+    def lap(name: str) -> None:
+        now = time.monotonic()
+        steps[name], last[0] = round(now - last[0], 2), now
+
+    return lap
 
 
 def _anonymous_mb(pid: int) -> float:

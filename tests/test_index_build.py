@@ -234,14 +234,16 @@ time.sleep(600)
 """
 
 
-def test_a_crash_of_kura_during_a_build_leaves_a_searchable_store(tmp_path, embedder, corpus):
-    path = tmp_path / "store"
+def _driver_mid_build(script: str, path: Path, embedder, corpus) -> tuple[subprocess.Popen[str], int]:
+    """A store of the corpus at `path`, opened by `script` in its own process, which starts a
+    build and prints "building PID"; returned once that builder is held still mid-build."""
     s = EdgeStore(path, embedder.dim, PLAN)
     s.upsert(corpus[0])
     s.close()
     child = subprocess.Popen(
-        [sys.executable, "-c", _CRASH_DRIVER, str(path), str(embedder.dim)],
+        [sys.executable, "-c", script, str(path), str(embedder.dim)],
         cwd=REPO,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -252,12 +254,23 @@ def test_a_crash_of_kura_during_a_build_leaves_a_searchable_store(tmp_path, embe
         builder = int(line[1])
         _wait_until_open(builder, path)
         os.kill(builder, signal.SIGSTOP)  # the build is in the middle of its work
-        child.kill()  # kill -9 of the process that owns the store
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    except BaseException:
+        child.kill()
+        raise
+    return child, builder
+
+
+def _kill_9(child: subprocess.Popen[str], builder: int) -> None:
+    """kill -9 of the process that owns the store; its builder must die with it."""
+    child.kill()
+    child.wait(timeout=30)
     assert _gone(builder), "the builder outlived the process that started it"
+
+
+def test_a_crash_of_kura_during_a_build_leaves_a_searchable_store(tmp_path, embedder, corpus):
+    path = tmp_path / "store"
+    child, builder = _driver_mid_build(_CRASH_DRIVER, path, embedder, corpus)
+    _kill_9(child, builder)
     reopened = EdgeStore(path, embedder.dim, PLAN)
     try:
         assert reopened.count(ALL_GROUPS) == len(corpus[0])
@@ -274,6 +287,53 @@ def test_a_crash_of_kura_during_a_build_leaves_a_searchable_store(tmp_path, embe
         assert again.search(["hr"], embedder.embed_query(corpus[1][0]), None, 5)
     finally:
         again.close()
+
+
+_COMMIT_DURING_BUILD = """
+import sys, time
+from pathlib import Path
+from base import offline
+from retrieval.index_build import IndexPlan
+from retrieval.store import EdgeStore, SparseVec, StoredChunk
+
+dim = int(sys.argv[2])
+store = EdgeStore(Path(sys.argv[1]), dim, IndexPlan(min_new_chunks=0, full_scan_kb=1))
+store.build_index()
+while store.index_status().state != "building" or not store.index_status().builder_pid:
+    time.sleep(0.005)
+print("building", store.index_status().builder_pid, flush=True)
+sys.stdin.readline()  # the test holds the builder still first
+payload = {"doc_id": "late-doc", "chunk_index": 0, "text": "written during the build", "acl_groups": ["audit"]}
+chunk = StoredChunk("5b0f4fc4-1111-4c53-9b3a-000000000001", [1.0] + [0.0] * (dim - 1), SparseVec([7], [1.0]),
+                    {**payload, "staged": True})
+store.upsert([chunk])
+store.commit_document("late-doc")
+print("committed", store.index_status().state, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_document_committed_during_a_build_survives_a_crash_of_kura(tmp_path, embedder, corpus):
+    """While a build runs, a commit writes only the write-ahead log to disk (EdgeStore._persist);
+    the live shard's segments are flushed later. After kill -9 the store reopens with the
+    document committed: the shard replays its log."""
+    path = tmp_path / "store"
+    child, builder = _driver_mid_build(_COMMIT_DURING_BUILD, path, embedder, corpus)
+    try:
+        child.stdin.write("go\n")  # type: ignore[union-attr]
+        child.stdin.flush()  # type: ignore[union-attr]
+        assert child.stdout.readline().split() == ["committed", "building"]  # type: ignore[union-attr]
+    finally:
+        _kill_9(child, builder)
+    reopened = EdgeStore(path, embedder.dim, PLAN)
+    try:
+        assert reopened.count(ALL_GROUPS) == len(corpus[0]) + 1
+        assert reopened.count(ALL_GROUPS, staged=True) == 0
+        hits = reopened.search(["audit"], [1.0] + [0.0] * (embedder.dim - 1), None, 5)
+        assert [h.doc_id for h in hits] == ["late-doc"]
+        assert reopened.chunks_of("late-doc", ["hr"]) == []
+    finally:
+        reopened.close()
 
 
 def _chunk(embedder, doc_id: str, groups: list[str], text: str, staged: bool = False) -> StoredChunk:
