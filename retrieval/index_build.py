@@ -363,8 +363,9 @@ class IndexBuilds:
                 proc.kill()
 
     def logging(self) -> bool:
-        """A build's builder is running: the writes are also kept in its log (the caller holds
-        the write lock, which the build holds when it starts and ends the log)."""
+        """A build's builder is running: the writes are also kept in its log. Stable for a
+        caller holding the write lock, which a build holds when it starts and ends the log; a
+        build that fails drops its log without it, which only makes the next write flush."""
         return self._log is not None
 
     def written(self) -> None:
