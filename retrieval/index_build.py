@@ -8,7 +8,7 @@ the shard it serves from. A build, started when enough chunks are not indexed ye
 1. copies the live shard's files to `gen-N/` while writes wait (reads go on);
 2. runs `python -m retrieval.index_build` on the copy at idle CPU priority, on `IndexPlan.threads` cores,
    while the live shard keeps serving every search and write; each write is also kept in a
-   log in memory;
+   log in memory, and a commit syncs only the live shard's WAL (EdgeStore._persist);
 3. opens the built copy, replays the log on it, flushes it, names it in `ACTIVE.json` and swaps
    it in for readers; the old shard is closed and removed.
 
@@ -168,11 +168,7 @@ def write_layout(store_dir: Path, layout: Layout) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, store_dir / ACTIVE_FILE)
-    folder = os.open(store_dir, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    _sync(store_dir)
 
 
 def remove_shard(store_dir: Path, layout: Layout) -> None:
@@ -244,18 +240,19 @@ def sync_wal(shard: Path) -> None:
     wal = shard / WAL_FOLDER
     for path in wal.iterdir():
         try:
-            fd = os.open(path, os.O_RDONLY)
+            _sync(path, data_only=True)
         except FileNotFoundError:  # a spare log file the WAL's own thread replaced meanwhile
             continue
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-    folder = os.open(wal, os.O_RDONLY)
+    _sync(wal)
+
+
+def _sync(path: Path, data_only: bool = False) -> None:
+    """fsync (or fdatasync) a file or a folder by its path."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(folder)
+        (os.fdatasync if data_only else os.fsync)(fd)
     finally:
-        os.close(folder)
+        os.close(fd)
 
 
 def _check_room(shard: Path, store_dir: Path) -> None:
